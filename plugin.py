@@ -1,0 +1,23 @@
+"""QGIS plugin entry: registers the Processing provider (also for qgis_process, which calls initProcessing only)."""
+from qgis.core import QgsApplication
+
+from .processing_provider.provider import PatchBalancerProvider
+
+
+class PatchBalancerPlugin:
+    def __init__(self, iface):
+        self.iface = iface
+        self.provider = None
+
+    def initProcessing(self):  # noqa: N802
+        if self.provider is None:
+            self.provider = PatchBalancerProvider()
+            QgsApplication.processingRegistry().addProvider(self.provider)
+
+    def initGui(self):  # noqa: N802
+        self.initProcessing()
+
+    def unload(self):
+        if self.provider is not None:
+            QgsApplication.processingRegistry().removeProvider(self.provider)
+            self.provider = None

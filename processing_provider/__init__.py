@@ -1,0 +1,1 @@
+"""QGIS Processing adapters around the `balance_core` engine."""

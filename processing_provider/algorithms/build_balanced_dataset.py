@@ -1,0 +1,215 @@
+"""Build balanced dataset: image + label mask → patch layer graded by `sampler_weight` + CSV."""
+import os
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingException,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterLayer,
+    QgsWkbTypes,
+)
+
+from ...balance_core.config import BalanceConfig
+from ...balance_core.errors import BalanceError
+from ...balance_core.pipeline import build_balanced_dataset
+from ...balance_core.writers import write_csv
+from ..base import PatchBalancerAlgorithm
+from ..feedback import FeedbackProgress
+from ..layer_writer import patch_fields, write_patches
+from ..styling import SamplerWeightStyler, save_default_style, sampler_weight_renderer
+
+Integer, Double = QgsProcessingParameterNumber.Integer, QgsProcessingParameterNumber.Double
+
+
+class BuildBalancedDatasetAlgorithm(PatchBalancerAlgorithm):
+    IMAGE = "IMAGE"
+    MASK = "MASK"
+    PATCH_SIZE = "PATCH_SIZE"
+    STRIDE = "STRIDE"
+    NODATA = "NODATA"
+    IGNORE_BAND_NODATA = "IGNORE_BAND_NODATA"
+    EXCLUDE_BORDER_NODATA = "EXCLUDE_BORDER_NODATA"
+    EXCLUDE_BLACK_BORDER = "EXCLUDE_BLACK_BORDER"
+    BLACK_TOLERANCE = "BLACK_TOLERANCE"
+    MIN_ENTROPY = "MIN_ENTROPY"
+    MAX_NODATA_RATIO = "MAX_NODATA_RATIO"
+    K_MIN = "K_MIN"
+    K_MAX = "K_MAX"
+    K = "K"
+    SEED = "SEED"
+    OUTPUT = "OUTPUT"
+    OUTPUT_CSV = "OUTPUT_CSV"
+    PATCH_COUNT = "PATCH_COUNT"
+    EXCLUDED_COUNT = "EXCLUDED_COUNT"
+    CLUSTER_COUNT = "CLUSTER_COUNT"
+
+    def __init__(self):
+        super().__init__()
+        self._styler = None  # kept referenced: QGIS does not own post-processors
+
+    def name(self):
+        return "buildbalanceddataset"
+
+    def displayName(self):
+        return self.tr("Build balanced dataset")
+
+    def group(self):
+        return self.tr("Balanced sampling")
+
+    def groupId(self):
+        return "balancedsampling"
+
+    def shortHelpString(self):
+        return self.tr(
+            "Cuts the image/mask pair into a grid of square patches, measures each patch's class "
+            "composition in the label mask, clusters the compositions (centred log-ratio → KMeans) and "
+            "gives every patch a <b>sampler_weight</b>: patches of rare compositions get high weights, "
+            "patches of common ones low weights, excluded patches 0.<br><br>"
+            "<b>Balanced patches</b>: one polygon per patch in the raster's CRS, graduated on "
+            "sampler_weight (light = rarely drawn, dark = often drawn; excluded patches grey hatched). "
+            "Fields: patch_id, image_path, mask_path, row_off, col_off, patch_size, one c_&lt;value&gt; "
+            "fraction per class, class_entropy (nats), nodata_ratio, the exclusion flags "
+            "(excl_border_nodata, excl_black_border, excl_low_entropy, excl_nodata_ratio) and excluded, "
+            "freq_cluster_id/size/weight, sampler_weight. Stored in a GeoPackage, the style is saved as "
+            "the layer's default.<br><br>"
+            "<b>Sampler CSV</b>: the same columns plus class_dist_json, ready for PyTorch's "
+            "WeightedRandomSampler (weights = the sampler_weight column)."
+        )
+
+    def initAlgorithm(self, config=None):
+        def add(param, help_text):
+            param.setHelp(self.tr(help_text))
+            self.addParameter(param)
+
+        def optional_number(key, label, kind, minimum=None, maximum=None):
+            param = QgsProcessingParameterNumber(key, self.tr(label), kind, optional=True)
+            if minimum is not None:
+                param.setMinimum(minimum)
+            if maximum is not None:
+                param.setMaximum(maximum)
+            return param
+
+        add(QgsProcessingParameterRasterLayer(self.IMAGE, self.tr("Image raster")),
+            "The imagery the model will see. Used for the patch footprints (its grid and CRS) and for the black-border check.")
+        add(QgsProcessingParameterRasterLayer(self.MASK, self.tr("Label mask raster")),
+            "Integer class labels on exactly the image's pixel grid (same CRS, size, origin and pixel size). Band 1 is read.")
+        add(QgsProcessingParameterNumber(self.PATCH_SIZE, self.tr("Patch size (pixels)"), Integer, 256, minValue=1),
+            "Side of the square patches, in pixels. Only full patches are made: a patch never reaches past the raster edge.")
+        add(QgsProcessingParameterNumber(self.STRIDE, self.tr("Stride (pixels, 0 = patch size)"), Integer, 0, minValue=0),
+            "Step between patch origins. 0 tiles without overlap; smaller than the patch size gives overlapping patches.")
+        add(optional_number(self.NODATA, "Mask nodata value (empty = the band's own)", Integer),
+            "Mask value meaning 'no label'. Empty uses the mask band's nodata value. Class 0 is an ordinary class unless you name it here.")
+        add(QgsProcessingParameterBoolean(self.IGNORE_BAND_NODATA, self.tr("Ignore the mask band's nodata value"), False),
+            "Tick for masks that wrongly declare their background class as nodata: that value then counts as a class.")
+        add(QgsProcessingParameterBoolean(self.EXCLUDE_BORDER_NODATA, self.tr("Exclude patches with nodata on their border"), True),
+            "Excludes a patch when any mask pixel on its border is nodata (typically the edge of the labelled area).")
+        add(QgsProcessingParameterBoolean(self.EXCLUDE_BLACK_BORDER, self.tr("Exclude patches with black image pixels on their border"), True),
+            "Excludes a patch when any image pixel on its border is black in every band (a collar outside the scene).")
+        add(QgsProcessingParameterNumber(self.BLACK_TOLERANCE, self.tr("Black tolerance"), Double, 0.0, minValue=0.0),
+            "A pixel is black when every band is at most this value.")
+        add(optional_number(self.MIN_ENTROPY, "Minimum class entropy (nats, empty = none)", Double, 0.0),
+            "Excludes patches whose class entropy is below this value (0 = a single class). Empty keeps all.")
+        add(optional_number(self.MAX_NODATA_RATIO, "Maximum nodata ratio (0–1, empty = none)", Double, 0.0, 1.0),
+            "Excludes patches whose share of nodata pixels is above this value. Patches with no labelled pixel are always excluded.")
+        add(QgsProcessingParameterNumber(self.K_MIN, self.tr("Minimum number of clusters"), Integer, 4, minValue=1),
+            "Smallest K tried by the elbow search over the composition clusters.")
+        add(QgsProcessingParameterNumber(self.K_MAX, self.tr("Maximum number of clusters"), Integer, 16, minValue=1),
+            "Largest K tried by the elbow search. K never exceeds the number of distinct compositions.")
+        add(QgsProcessingParameterNumber(self.K, self.tr("Fixed number of clusters (0 = elbow)"), Integer, 0, minValue=0),
+            "Use exactly this K instead of the elbow of the inertia curve.")
+        add(QgsProcessingParameterNumber(self.SEED, self.tr("Random seed"), Integer, 42),
+            "Seed of KMeans: the same inputs and seed give the same weights.")
+        add(QgsProcessingParameterFeatureSink(self.OUTPUT, self.tr("Balanced patches"), QgsProcessing.TypeVectorPolygon),
+            "Patch footprints with composition, exclusion flags, clusters and sampler_weight, styled by weight.")
+        add(QgsProcessingParameterFileDestination(self.OUTPUT_CSV, self.tr("Sampler CSV"), self.tr("CSV files (*.csv)"), optional=True, createByDefault=False),
+            "Optional CSV with the same columns plus class_dist_json, for PyTorch's WeightedRandomSampler.")
+        self.addOutput(QgsProcessingOutputNumber(self.PATCH_COUNT, self.tr("Number of patches")))
+        self.addOutput(QgsProcessingOutputNumber(self.EXCLUDED_COUNT, self.tr("Number of excluded patches")))
+        self.addOutput(QgsProcessingOutputNumber(self.CLUSTER_COUNT, self.tr("Number of composition clusters")))
+
+    def _optional(self, parameters, key, context, as_int):
+        value = parameters.get(key)
+        if value is None or value == "":
+            return None
+        return self.parameterAsInt(parameters, key, context) if as_int else self.parameterAsDouble(parameters, key, context)
+
+    def _raster_path(self, parameters, key, context, role):
+        layer = self.parameterAsRasterLayer(parameters, key, context)
+        if layer is None:
+            raise QgsProcessingException(self.tr("The {} raster could not be loaded: {}").format(role, parameters.get(key)))
+        if layer.providerType() != "gdal":
+            raise QgsProcessingException(
+                self.tr("The {} raster must be a file read by GDAL (e.g. a GeoTIFF); '{}' comes from the '{}' provider.")
+                .format(role, layer.name(), layer.providerType()))
+        return layer.source()
+
+    def _config(self, parameters, context) -> BalanceConfig:
+        return BalanceConfig(
+            patch_size=self.parameterAsInt(parameters, self.PATCH_SIZE, context),
+            stride=self.parameterAsInt(parameters, self.STRIDE, context),
+            nodata=self._optional(parameters, self.NODATA, context, True),
+            ignore_band_nodata=self.parameterAsBool(parameters, self.IGNORE_BAND_NODATA, context),
+            exclude_border_nodata=self.parameterAsBool(parameters, self.EXCLUDE_BORDER_NODATA, context),
+            exclude_black_border=self.parameterAsBool(parameters, self.EXCLUDE_BLACK_BORDER, context),
+            black_tolerance=self.parameterAsDouble(parameters, self.BLACK_TOLERANCE, context),
+            min_entropy=self._optional(parameters, self.MIN_ENTROPY, context, False),
+            max_nodata_ratio=self._optional(parameters, self.MAX_NODATA_RATIO, context, False),
+            k_min=self.parameterAsInt(parameters, self.K_MIN, context),
+            k_max=self.parameterAsInt(parameters, self.K_MAX, context),
+            k=self.parameterAsInt(parameters, self.K, context),
+            seed=self.parameterAsInt(parameters, self.SEED, context),
+        )
+
+    def processAlgorithm(self, parameters, context, feedback):
+        image_path = self._raster_path(parameters, self.IMAGE, context, "image")
+        mask_path = self._raster_path(parameters, self.MASK, context, "mask")
+        image_layer = self.parameterAsRasterLayer(parameters, self.IMAGE, context)
+        csv_path = self.parameterAsFileOutput(parameters, self.OUTPUT_CSV, context)
+        try:
+            config = self._config(parameters, context).validate()
+            table, pair = build_balanced_dataset(image_path, mask_path, config, FeedbackProgress(feedback))
+        except BalanceError as exc:
+            raise QgsProcessingException(str(exc)) from exc
+
+        fields = patch_fields(table)
+        sink, dest_id = self.parameterAsSink(
+            parameters, self.OUTPUT, context, fields, QgsWkbTypes.Polygon, image_layer.crs())
+        if sink is None:
+            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
+        try:
+            write_patches(sink, table, pair, fields, feedback)
+        except BalanceError as exc:
+            del sink
+            _remove_file_output(dest_id)
+            raise QgsProcessingException(str(exc)) from exc
+        del sink  # closes the file so its style can be stored
+
+        renderer = sampler_weight_renderer(table["sampler_weight"])
+        if dest_id.lower().split("|")[0].endswith(".gpkg"):
+            error = save_default_style(dest_id, renderer)
+            if error:
+                feedback.pushWarning(self.tr("The style could not be stored in the GeoPackage: {}").format(error))
+        if context.willLoadLayerOnCompletion(dest_id):
+            self._styler = SamplerWeightStyler(renderer, self.tr("Balanced patches"))
+            context.layerToLoadOnCompletionDetails(dest_id).setPostProcessor(self._styler)
+
+        if csv_path:
+            write_csv(table, csv_path)
+        included = ~table["excluded"]
+        return {
+            self.OUTPUT: dest_id,
+            self.OUTPUT_CSV: csv_path or None,
+            self.PATCH_COUNT: len(table),
+            self.EXCLUDED_COUNT: int(table["excluded"].sum()),
+            self.CLUSTER_COUNT: int(len(set(table["freq_cluster_id"][included].tolist()))),
+        }
+
+
+def _remove_file_output(dest_id: str) -> None:
+    path = dest_id.split("|")[0]
+    if os.path.isfile(path):
+        os.remove(path)

@@ -1,0 +1,83 @@
+"""Graduated style on `sampler_weight`: light = rarely drawn, dark = often drawn; excluded hatched grey.
+
+The same renderer is applied when the layer loads in QGIS (a post-processor) and stored in
+a GeoPackage as the layer's default style, so a file written by `qgis_process` opens styled.
+"""
+import numpy as np
+from qgis.core import (
+    QgsFillSymbol,
+    QgsGradientColorRamp,
+    QgsGraduatedSymbolRenderer,
+    QgsProcessingLayerPostProcessorInterface,
+    QgsRendererRange,
+    QgsVectorLayer,
+)
+from qgis.PyQt.QtGui import QColor
+
+WEIGHT_FIELD = "sampler_weight"
+STYLE_NAME = "patch_balancer_sampler_weight"
+# A perceptual sequential ramp (viridis end points reversed: pale yellow → deep purple).
+RAMP_LIGHT, RAMP_DARK = QColor("#fde725"), QColor("#440154")
+RAMP_STOPS = "0.25;#5ec962:0.5;#21918c:0.75;#3b528b"
+
+
+def _ramp() -> QgsGradientColorRamp:
+    return QgsGradientColorRamp.create({"color1": RAMP_LIGHT.name(), "color2": RAMP_DARK.name(), "stops": RAMP_STOPS})
+
+
+def _fill(color: QColor, style: str = "solid", alpha: int = 170) -> QgsFillSymbol:
+    return QgsFillSymbol.createSimple(
+        {
+            "color": f"{color.red()},{color.green()},{color.blue()},{alpha}",
+            "style": style,
+            "outline_color": "80,80,80,200",
+            "outline_width": "0.1",
+        }
+    )
+
+
+def weight_breaks(weights: np.ndarray, classes: int = 5) -> list[float]:
+    """Quantile class limits of the included (positive) weights, duplicates removed."""
+    positive = np.sort(weights[weights > 0])
+    if not len(positive):
+        return []
+    limits = np.quantile(positive, np.linspace(0, 1, classes + 1))
+    return sorted(set(float(v) for v in limits))
+
+
+def sampler_weight_renderer(weights: np.ndarray) -> QgsGraduatedSymbolRenderer:
+    """Ranges: [0, 0] excluded (grey hatched), then quantile classes of the included weights."""
+    ranges = [QgsRendererRange(0.0, 0.0, _fill(QColor(150, 150, 150), "b_diagonal", 200), "Excluded (weight 0)")]
+    limits = weight_breaks(np.asarray(weights, dtype=float))
+    ramp = _ramp()
+    bounds = [(limits[0], limits[0])] if len(limits) == 1 else list(zip(limits[:-1], limits[1:]))
+    for i, (low, high) in enumerate(bounds):
+        color = ramp.color(i / max(len(bounds) - 1, 1))
+        ranges.append(QgsRendererRange(low, high, _fill(color), f"{low:.3f} – {high:.3f}"))
+    renderer = QgsGraduatedSymbolRenderer(WEIGHT_FIELD, ranges)
+    renderer.setSourceColorRamp(ramp)
+    return renderer
+
+
+def save_default_style(path: str, renderer: QgsGraduatedSymbolRenderer) -> str:
+    """Store the style in the GeoPackage's `layer_styles` as default; returns an error text or ''."""
+    layer = QgsVectorLayer(path, "patches", "ogr")
+    if not layer.isValid():
+        return f"cannot open {path} to store its style"
+    layer.setRenderer(renderer.clone())
+    return layer.saveStyleToDatabase(STYLE_NAME, "Patch Balancer: graduated on sampler_weight", True, "")
+
+
+class SamplerWeightStyler(QgsProcessingLayerPostProcessorInterface):
+    """Applies the renderer to the output layer once QGIS has loaded it."""
+
+    def __init__(self, renderer: QgsGraduatedSymbolRenderer, layer_name: str) -> None:
+        super().__init__()
+        self.renderer = renderer
+        self.layer_name = layer_name
+
+    def postProcessLayer(self, layer, context, feedback):
+        if isinstance(layer, QgsVectorLayer):
+            layer.setName(self.layer_name)
+            layer.setRenderer(self.renderer.clone())
+            layer.triggerRepaint()
