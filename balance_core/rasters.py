@@ -11,7 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 import rasterio
 from affine import Affine
-from rasterio.errors import RasterioError
+from rasterio.errors import RasterioError, RasterioIOError
+
+READ_ERRORS = (RasterioError, RasterioIOError)  # RasterioIOError is an OSError, not a RasterioError
 from rasterio.windows import Window
 
 from .errors import GridMismatchError, MaskTypeError, RasterReadError
@@ -35,7 +37,7 @@ class RasterPair:
 def open_raster(path: str, role: str):
     try:
         return rasterio.open(path)
-    except RasterioError as exc:
+    except READ_ERRORS as exc:
         raise RasterReadError(f"Cannot open the {role} raster {path!r}: {exc}") from exc
 
 
@@ -94,7 +96,7 @@ def read_rows(dataset, row_off: int, height: int, bands=None) -> np.ndarray:
     window = Window(0, row_off, dataset.width, height)
     try:
         return dataset.read(bands, window=window)
-    except RasterioError as exc:
+    except READ_ERRORS as exc:
         raise RasterReadError(
             f"Cannot read rows {row_off}–{row_off + height - 1} of {dataset.name!r} "
             f"(the file may be truncated or corrupt): {exc}"

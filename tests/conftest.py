@@ -1,0 +1,68 @@
+"""Shared fixtures; prints the versions the tests ran against in the report header."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / "tests" / "data"
+
+
+def pytest_report_header(config):
+    lines = []
+    try:
+        import rasterio
+        import sklearn
+
+        lines.append(f"rasterio {rasterio.__version__} (GDAL {rasterio.__gdal_version__}), "
+                     f"numpy {np.__version__}, scikit-learn {sklearn.__version__}")
+    except ImportError as exc:  # pragma: no cover - shown, not hidden
+        lines.append(f"engine dependency missing: {exc}")
+    try:
+        from qgis.core import Qgis
+        from qgis.PyQt.QtCore import QT_VERSION_STR
+
+        lines.append(f"QGIS {Qgis.QGIS_VERSION}, Qt {QT_VERSION_STR}")
+    except ImportError:
+        lines.append("QGIS not importable: only engine tests can run")
+    return lines
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return DATA
+
+
+@pytest.fixture
+def write_raster(tmp_path):
+    """Write a GeoTIFF: (bands, rows, cols) or (rows, cols) array, north-up, EPSG:32631 by default."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    def write(name, array, *, nodata=None, crs="EPSG:32631", origin=(500000.0, 4500000.0), pixel=1.0,
+              transform=None):
+        array = np.asarray(array)
+        if array.ndim == 2:
+            array = array[None]
+        path = tmp_path / name
+        profile = dict(
+            driver="GTiff", width=array.shape[2], height=array.shape[1], count=array.shape[0],
+            dtype=array.dtype, crs=crs, transform=transform or from_origin(origin[0], origin[1], pixel, pixel),
+        )
+        if nodata is not None:
+            profile["nodata"] = nodata
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(array)
+        return str(path)
+
+    return write
+
+
+@pytest.fixture
+def scene(write_raster):
+    """A 64×64 scene: background 0, a building class 1 block, a rare class 2 blob; grey RGB image."""
+    mask = np.zeros((64, 64), dtype=np.uint8)
+    mask[0:16, 0:16] = 1
+    mask[40:44, 40:44] = 2
+    image = np.full((3, 64, 64), 120, dtype=np.uint8)
+    return write_raster("image.tif", image), write_raster("mask.tif", mask), mask
