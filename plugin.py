@@ -11,8 +11,9 @@ class PatchBalancerPlugin:
 
     def initProcessing(self):  # noqa: N802
         if self.provider is None:
-            self.provider = PatchBalancerProvider()
-            QgsApplication.processingRegistry().addProvider(self.provider)
+            provider = PatchBalancerProvider()
+            if QgsApplication.processingRegistry().addProvider(provider):  # False if the id is taken
+                self.provider = provider
 
     def initGui(self):  # noqa: N802
         self.initProcessing()

@@ -3,7 +3,6 @@ import numpy as np
 from qgis.core import QgsFeature, QgsFeatureSink, QgsField, QgsFields, QgsGeometry
 from qgis.PyQt.QtCore import QVariant
 
-from ..balance_core.errors import CancelledError
 from ..balance_core.grid import footprints
 from ..balance_core.schema import FLOAT, INT, output_columns
 
@@ -29,15 +28,19 @@ def polygon_wkb(rings: np.ndarray) -> list[bytes]:
     return [raw[i * size:(i + 1) * size] for i in range(len(rings))]
 
 
-def write_patches(sink, table, pair, fields: QgsFields, feedback) -> None:
-    """Add one polygon feature per patch; raises `CancelledError` between batches."""
+def write_patches(sink, table, pair, fields: QgsFields, feedback) -> bool:
+    """Add one polygon feature per patch; False when cancelled between batches.
+
+    Returning instead of raising lets the caller close the sink before removing the file:
+    a traceback would keep this frame, and the open sink, alive.
+    """
     rings = footprints(pair.transform, table["row_off"], table["col_off"], int(table["patch_size"][0]))
     geometries = polygon_wkb(rings)
     rows = list(zip(*[c.values.tolist() for c in output_columns(table)]))
     n = len(rows)
     for start in range(0, n, BATCH):
         if feedback.isCanceled():
-            raise CancelledError("Cancelled by the user while writing the patch layer; the partial layer was removed.")
+            return False
         batch = []
         for i in range(start, min(start + BATCH, n)):
             feature = QgsFeature(fields)
@@ -48,3 +51,4 @@ def write_patches(sink, table, pair, fields: QgsFields, feedback) -> None:
             batch.append(feature)
         sink.addFeatures(batch, QgsFeatureSink.FastInsert)
         feedback.setProgress(100.0 * min(start + BATCH, n) / n)
+    return True

@@ -68,6 +68,12 @@ def save_default_style(path: str, renderer: QgsGraduatedSymbolRenderer) -> str:
     return layer.saveStyleToDatabase(STYLE_NAME, "Patch Balancer: graduated on sampler_weight", True, "")
 
 
+# Post-processors waiting for their layer. QgsProcessingAlgorithm.run() executes a copy of the
+# algorithm that is gone before QGIS loads the layer, and QGIS keeps only the C++ side of a
+# post-processor, so each one (one per run and output) is referenced here until it has run.
+_PENDING: set = set()
+
+
 class SamplerWeightStyler(QgsProcessingLayerPostProcessorInterface):
     """Applies the renderer to the output layer once QGIS has loaded it."""
 
@@ -75,9 +81,11 @@ class SamplerWeightStyler(QgsProcessingLayerPostProcessorInterface):
         super().__init__()
         self.renderer = renderer
         self.layer_name = layer_name
+        _PENDING.add(self)
 
     def postProcessLayer(self, layer, context, feedback):
         if isinstance(layer, QgsVectorLayer):
             layer.setName(self.layer_name)
             layer.setRenderer(self.renderer.clone())
             layer.triggerRepaint()
+        _PENDING.discard(self)

@@ -49,7 +49,7 @@ class BuildBalancedDatasetAlgorithm(PatchBalancerAlgorithm):
 
     def __init__(self):
         super().__init__()
-        self._styler = None  # kept referenced: QGIS does not own post-processors
+        self._styler = None  # one post-processor per run and output, never a class-level singleton
 
     def name(self):
         return "buildbalanceddataset"
@@ -180,13 +180,12 @@ class BuildBalancedDatasetAlgorithm(PatchBalancerAlgorithm):
             parameters, self.OUTPUT, context, fields, QgsWkbTypes.Polygon, image_layer.crs())
         if sink is None:
             raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
-        try:
-            write_patches(sink, table, pair, fields, feedback)
-        except BalanceError as exc:
-            del sink
+        completed = write_patches(sink, table, pair, fields, feedback)
+        del sink  # closes the file: its style can be stored, or a cancelled file removed
+        if not completed:
             _remove_file_output(dest_id)
-            raise QgsProcessingException(str(exc)) from exc
-        del sink  # closes the file so its style can be stored
+            raise QgsProcessingException(
+                self.tr("Cancelled by the user while writing the patch layer; the partial layer was removed."))
 
         renderer = sampler_weight_renderer(table["sampler_weight"])
         if dest_id.lower().split("|")[0].endswith(".gpkg"):
@@ -210,6 +209,8 @@ class BuildBalancedDatasetAlgorithm(PatchBalancerAlgorithm):
 
 
 def _remove_file_output(dest_id: str) -> None:
+    """Remove a cancelled file output, with the side files SQLite-based formats leave."""
     path = dest_id.split("|")[0]
-    if os.path.isfile(path):
-        os.remove(path)
+    for candidate in (path, path + "-journal", path + "-wal", path + "-shm"):
+        if os.path.isfile(candidate):
+            os.remove(candidate)

@@ -1,0 +1,77 @@
+"""Registration, help, metadata and the plugin's load/unload in real QGIS."""
+import configparser
+from pathlib import Path
+
+from qgis.core import (
+    Qgis,
+    QgsApplication,
+    QgsGraduatedSymbolRenderer,
+    QgsProcessingContext,
+    QgsProcessingFeedback,
+    QgsProcessingOutputLayerDefinition,
+    QgsProject,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+EXPECTED_ALGORITHMS = ["patchbalancer:buildbalanceddataset"]
+
+
+def test_provider_lists_exactly_the_expected_algorithms(provider):
+    registry = QgsApplication.processingRegistry()
+    assert registry.providerById("patchbalancer") is provider
+    ids = sorted(alg.id() for alg in provider.algorithms())
+    assert ids == EXPECTED_ALGORITHMS
+    for alg in provider.algorithms():
+        assert alg.name() == alg.name().lower() and alg.name().isascii()
+        assert alg.shortHelpString() and alg.displayName()
+        for param in alg.parameterDefinitions():
+            assert param.help(), f"{alg.id()} parameter {param.name()} has no help"
+            assert param.name() == param.name().upper()
+        ok, message = alg.canExecute()
+        assert ok, message
+
+
+def test_metadata_matches_running_qgis():
+    meta = configparser.ConfigParser()
+    meta.read(REPO / "metadata.txt")
+    general = meta["general"]
+    assert general["hasProcessingProvider"] == "yes" and general["supportsQt6"] == "True"
+    minimum = tuple(int(p) for p in general["qgisMinimumVersion"].split("."))
+    running = (Qgis.QGIS_VERSION_INT // 10000, Qgis.QGIS_VERSION_INT // 100 % 100)
+    assert minimum <= running
+    assert (REPO / general["icon"]).is_file()
+
+
+def test_layer_is_styled_when_loaded_into_the_project(processing_run, data_dir):
+    from processing.gui.Postprocessing import handleAlgorithmResults
+
+    project = QgsProject.instance()
+    context = QgsProcessingContext()
+    context.setProject(project)
+    feedback = QgsProcessingFeedback()
+    alg = QgsApplication.processingRegistry().createAlgorithmById("patchbalancer:buildbalanceddataset")
+    params = {"IMAGE": str(data_dir / "lyon/image_rgb.tif"), "MASK": str(data_dir / "lyon/labels.tif"),
+              "PATCH_SIZE": 64, "OUTPUT": QgsProcessingOutputLayerDefinition("TEMPORARY_OUTPUT", project)}
+    results, ok = alg.run(params, context, feedback)
+    assert ok
+    handleAlgorithmResults(alg, context, feedback, False, results)
+    layers = project.mapLayersByName("Balanced patches")
+    try:
+        assert len(layers) == 1
+        renderer = layers[0].renderer()
+        assert isinstance(renderer, QgsGraduatedSymbolRenderer) and renderer.classAttribute() == "sampler_weight"
+        assert renderer.ranges()[0].label() == "Excluded (weight 0)"
+        assert len(renderer.ranges()) >= 3
+    finally:
+        project.removeAllMapLayers()
+
+
+def test_plugin_unload_removes_the_provider(qgis_iface, provider):
+    from patch_balancer.plugin import PatchBalancerPlugin
+
+    second = PatchBalancerPlugin(qgis_iface)
+    second.initProcessing()  # a second instance cannot register the same id twice
+    registry = QgsApplication.processingRegistry()
+    assert registry.providerById("patchbalancer") is provider
+    second.unload()
+    assert registry.providerById("patchbalancer") is provider
