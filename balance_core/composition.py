@@ -11,6 +11,8 @@ and, when asked, black image pixels on each patch border.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -35,11 +37,20 @@ def resolve_nodata(pair: RasterPair, config: BalanceConfig, progress: Progress) 
     return int(value)
 
 
+def column_sums(flag: np.ndarray) -> np.ndarray:
+    """Set pixels per column of a 2-D boolean strip.
+
+    Reducing the boolean view as uint8 into uint16 sums is ~3× faster than an int64 sum.
+    """
+    acc = np.uint16 if flag.shape[0] < 1 << 16 else np.int64
+    return np.add.reduce(flag.view(np.uint8), axis=0, dtype=acc).astype(np.int64)
+
+
 def column_counts(strip: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Pixels equal to each of `values` per column of a 2-D strip: (width, len(values)) int64."""
     out = np.empty((strip.shape[1], len(values)), dtype=np.int64)
     for j, value in enumerate(values):
-        np.sum(strip == value, axis=0, out=out[:, j])
+        out[:, j] = column_sums(strip == value)
     return out
 
 
@@ -57,13 +68,53 @@ def border_hits(flag: np.ndarray, col_offs: np.ndarray, size: int) -> np.ndarray
     return (rows_hit.sum(axis=1) > 0) | col_any[col_offs] | col_any[col_offs + size - 1]
 
 
-def strip_values(strip: np.ndarray) -> np.ndarray:
-    """Distinct values of a strip, via a histogram when the value range allows it."""
-    lo, hi = int(strip.min()), int(strip.max())
+def distinct_values(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values; a histogram when their range is small (≈3× faster than a sort)."""
+    if not values.size:
+        return values
+    lo, hi = int(values.min()), int(values.max())
     if hi - lo <= 1 << 16:
-        hist = np.bincount((strip.ravel() - lo) if lo else strip.ravel(), minlength=hi - lo + 1)
-        return np.flatnonzero(hist) + lo
-    return np.unique(strip)
+        return np.flatnonzero(np.bincount((values - lo) if lo else values, minlength=hi - lo + 1)) + lo
+    return np.unique(values)
+
+
+def count_classes(
+    strip: np.ndarray, known: np.ndarray, nodata: int | None, nodata_cols: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column counts of every class in the strip, discovering values unseen in earlier strips.
+
+    Classes rarely change between strips, so the known ones are counted first; only when some
+    pixels are left over (neither a known class nor nodata) are they searched for new values.
+    Returns the (possibly extended) known values and the (width, n_known) counts.
+    """
+    counts = column_counts(strip, known)
+    if (counts.sum(axis=1) + nodata_cols < strip.shape[0]).any():
+        leftover = ~np.isin(strip, known)
+        if nodata is not None:
+            leftover &= strip != nodata
+        new = distinct_values(strip[leftover])
+        known = np.concatenate([known, new.astype(np.int64)])
+        counts = np.hstack([counts, column_counts(strip, new)])
+    return known, counts
+
+
+def read_strips(mask_ds, image_ds, offsets: np.ndarray, size: int) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    """Mask (and image) strips in order, the next one read on a worker thread while the caller
+    counts the current one (GDAL releases the GIL while it decodes). Memory: two strips.
+
+    Each dataset is only ever touched by the worker thread, one read at a time.
+    """
+    def read(row: int):
+        mask = read_rows(mask_ds, row, size, 1)
+        image = read_rows(image_ds, row, size) if image_ds is not None else None
+        return mask, image
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="strip-reader") as pool:
+        pending = pool.submit(read, int(offsets[0])) if len(offsets) else None
+        for i in range(len(offsets)):
+            strip = pending.result()
+            pending = pool.submit(read, int(offsets[i + 1])) if i + 1 < len(offsets) else None
+            yield strip
 
 
 def measure_composition(
@@ -76,7 +127,7 @@ def measure_composition(
     starts = np.flatnonzero(np.r_[True, row_off[1:] != row_off[:-1]])
     ends = np.r_[starts[1:], len(row_off)]
 
-    classes: dict[int, int] = {}
+    known = np.zeros(0, dtype=np.int64)  # class values seen so far, in order of discovery
     strip_results: list[tuple[slice, np.ndarray, np.ndarray]] = []
     nodata_px = np.zeros(len(table), dtype=np.int64)
     border_nodata = np.zeros(len(table), dtype=bool)
@@ -84,38 +135,37 @@ def measure_composition(
 
     mask_ds = open_raster(pair.mask_path, "mask")
     image_ds = open_raster(pair.image_path, "image") if config.exclude_black_border else None
+    strips = read_strips(mask_ds, image_ds, row_off[starts], size)
     try:
         for i, (start, end) in enumerate(zip(starts, ends)):
             check_cancelled(progress)
             rows = slice(start, end)
             cols = col_off[rows]
-            strip = read_rows(mask_ds, int(row_off[start]), size, 1)
-            values = strip_values(strip)
+            strip, image = next(strips)
+            nd_cols = np.zeros(strip.shape[1], dtype=np.int64)
             if nodata is not None:
-                values = values[values != nodata]
                 is_nodata = strip == nodata
-                nd_cols = is_nodata.sum(axis=0)
+                nd_cols = column_sums(is_nodata)
                 nodata_px[rows] = window_sums(nd_cols, cols, size)
                 border_nodata[rows] = border_hits(is_nodata, cols, size)
-            counts = window_sums(column_counts(strip, values), cols, size)
-            for value in values:
-                classes.setdefault(int(value), len(classes))
-            strip_results.append((rows, values, counts))
-            if image_ds is not None:
-                image = read_rows(image_ds, int(row_off[start]), size)
+            known, col_counts = count_classes(strip, known, nodata, nd_cols)
+            strip_results.append((rows, known, window_sums(col_counts, cols, size)))
+            if image is not None:
                 black = np.all(image <= config.black_tolerance, axis=0)
                 black_border[rows] = border_hits(black, cols, size)
             progress.set_fraction((i + 1) / len(starts))
     finally:
+        strips.close()  # waits for the worker before the datasets close
         mask_ds.close()
         if image_ds is not None:
             image_ds.close()
 
-    class_values = np.array(sorted(classes), dtype=np.int64)
-    order = {int(v): j for j, v in enumerate(class_values)}
+    class_values = np.sort(known)
     class_counts = np.zeros((len(table), len(class_values)), dtype=np.int64)
     for rows, values, counts in strip_results:
-        class_counts[rows, [order[int(v)] for v in values]] = counts
+        class_counts[rows, np.searchsorted(class_values, values)] = counts
+    present = class_counts.sum(axis=0) > 0  # a value seen only outside every window is no class
+    class_values, class_counts = class_values[present], class_counts[:, present]
 
     total = size * size
     out = table.with_classes(class_values, class_counts)

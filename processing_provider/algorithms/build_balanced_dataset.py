@@ -12,6 +12,7 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
     QgsWkbTypes,
 )
+from qgis.PyQt.QtCore import QVariant
 
 from ...balance_core.config import BalanceConfig
 from ...balance_core.errors import BalanceError
@@ -133,8 +134,8 @@ class BuildBalancedDatasetAlgorithm(PatchBalancerAlgorithm):
 
     def _optional(self, parameters, key, context, as_int):
         value = parameters.get(key)
-        if value is None or value == "":
-            return None
+        if value is None or value == "" or (isinstance(value, QVariant) and value.isNull()):
+            return None  # qgis_process passes an empty value as a NULL QVariant
         return self.parameterAsInt(parameters, key, context) if as_int else self.parameterAsDouble(parameters, key, context)
 
     def _raster_path(self, parameters, key, context, role):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from balance_core.composition import border_hits, measure_composition, strip_values
+from balance_core.composition import border_hits, count_classes, measure_composition
 from balance_core.config import BalanceConfig
 from balance_core.errors import CancelledError
 from balance_core.grid import make_grid
@@ -94,10 +94,15 @@ def test_border_hits_sees_left_and_right_columns():
     assert hits.tolist() == [False, True, False, True]
 
 
-def test_strip_values_wide_range_falls_back_to_unique():
-    strip = np.array([[0, 70000], [5, 5]], dtype=np.int32)
-    assert strip_values(strip).tolist() == [0, 5, 70000]
-    assert strip_values(np.array([[-3, 2]], dtype=np.int16)).tolist() == [-3, 2]
+def test_count_classes_discovers_new_values_only_when_pixels_are_left_over():
+    strip = np.array([[0, 70000, 9], [5, 5, 9]], dtype=np.int32)
+    known, counts = count_classes(strip, np.array([5]), 9, np.array([0, 0, 2]))
+    assert known.tolist() == [5, 0, 70000]  # 9 is nodata: never a class
+    assert counts.tolist() == [[1, 1, 0], [1, 0, 1], [0, 0, 0]]
+    again, _ = count_classes(strip[1:], known, 9, np.array([0, 0, 1]))
+    assert again.tolist() == [5, 0, 70000]
+    negative, _ = count_classes(np.array([[-3, 2]], dtype=np.int16), np.zeros(0, np.int64), None, np.zeros(2, np.int64))
+    assert sorted(negative.tolist()) == [-3, 2]
 
 
 def test_cancel_stops_within_one_strip(scene):

@@ -1,0 +1,33 @@
+# Patch Balancer: `make` sets everything up and runs the demo; `make test` runs every test.
+SYSTEM_PYTHON := /usr/bin/python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP_INSTALL := $(PY) -m pip install --disable-pip-version-check -q -c constraints.txt
+
+.PHONY: all setup demo test test-core bench clean
+
+all: demo
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt constraints.txt scripts/install-system-packages
+	scripts/install-system-packages
+	$(SYSTEM_PYTHON) -m venv --system-site-packages $(VENV)
+	$(PIP_INSTALL) -r requirements.txt
+	$(PY) -c "import qgis.core, rasterio, sklearn, numpy; assert numpy.__version__ < '2'"
+	touch $@
+
+demo: setup
+	$(PY) scripts/demo.py --out demo_output
+
+test: setup
+	$(PY) -m pytest
+
+test-core: setup
+	$(PY) -m pytest tests/core -p no:pytest_qgis -W ignore::pytest.PytestConfigWarning
+
+bench: setup
+	$(PY) bench/bench_mask_stats.py
+
+clean:
+	rm -rf $(VENV) .qgis demo_output .pytest_cache

@@ -1,0 +1,100 @@
+"""The main job on a built-in demo: generate a scene, run the algorithm through qgis_process,
+render the styled patch layer over the image with QGIS's renderer, print a summary."""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+from balance_core.class_balance import class_balance  # noqa: E402
+from demo_scene import CLASS_NAMES, write_scene  # noqa: E402
+
+
+def run_algorithm(image: Path, mask: Path, gpkg: Path, table: Path, patch_size: int) -> dict:
+    command = [str(REPO / "scripts" / "qgis_process"), "--json", "run", "patchbalancer:buildbalanceddataset", "--",
+               f"IMAGE={image}", f"MASK={mask}", f"PATCH_SIZE={patch_size}", f"OUTPUT={gpkg}", f"OUTPUT_CSV={table}"]
+    print("$ " + " ".join(command[:4]) + " -- " + " ".join(command[5:]))
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"qgis_process failed:\n{done.stdout}\n{done.stderr}")
+    return json.loads(done.stdout)["results"]
+
+
+def render_map(image: Path, gpkg: Path, png: Path) -> None:
+    """Render with QGIS's own renderer; the patch layer's style is the default stored in the GeoPackage."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from qgis.core import (QgsApplication, QgsMapRendererParallelJob, QgsMapSettings, QgsRasterLayer,
+                           QgsVectorLayer)
+    from qgis.PyQt.QtCore import QSize
+    from qgis.PyQt.QtGui import QColor
+
+    app = QgsApplication([], False)
+    app.initQgis()
+    raster = QgsRasterLayer(str(image), "image")
+    patches = QgsVectorLayer(str(gpkg), "patches", "ogr")
+    if not (raster.isValid() and patches.isValid()):
+        sys.exit("cannot open the demo outputs for rendering")
+    patches.setOpacity(0.65)
+    settings = QgsMapSettings()
+    settings.setLayers([patches, raster])
+    settings.setDestinationCrs(raster.crs())
+    settings.setExtent(raster.extent())
+    settings.setOutputSize(QSize(1000, 1000))
+    settings.setBackgroundColor(QColor("white"))
+    job = QgsMapRendererParallelJob(settings)
+    job.start()
+    job.waitForFinished()
+    job.renderedImage().save(str(png), "PNG")
+    print(f"Map: {png} (renderer: {patches.renderer().type()} on sampler_weight)")
+    del job, settings, patches, raster  # layers must go before the application does
+    app.exitQgis()
+
+
+def summarise(table: Path, results: dict) -> None:
+    with open(table, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    class_cols = [c for c in rows[0] if c.startswith("c_")]
+    values = [int(c[2:]) for c in class_cols]
+    labelled = np.array([int(r["patch_size"]) ** 2 * (1 - float(r["nodata_ratio"])) for r in rows])
+    fractions = np.array([[float(r[c]) for c in class_cols] for r in rows])
+    weights = np.array([float(r["sampler_weight"]) for r in rows])
+    balance = class_balance(np.array(values), fractions * labelled[:, None], weights)
+    print(f"\nPatches: {results['PATCH_COUNT']}, excluded: {results['EXCLUDED_COUNT']}, "
+          f"composition clusters: {results['CLUSTER_COUNT']}")
+    print(f"{'class':<14}{'raw share':>12}{'weighted':>12}{'patches':>10}")
+    for v, raw, weighted, n in zip(values, balance.raw_share, balance.weighted_share, balance.patches_with_class):
+        print(f"{v} {CLASS_NAMES.get(v, ''):<12}{raw:>11.2%}{weighted:>12.2%}{n:>10}")
+    print(f"Effective sample size: {balance.effective_sample_size:.0f} of {len(rows)} patches; "
+          f"largest oversampling: {balance.max_oversampling:.2f}× the mean weight")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", default="demo_output", help="output folder")
+    parser.add_argument("--size", type=int, default=2560, help="scene side in pixels")
+    parser.add_argument("--patch-size", type=int, default=128)
+    args = parser.parse_args()
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    image, mask = out / "demo_image.tif", out / "demo_mask.tif"
+    gpkg, table, png = out / "demo_patches.gpkg", out / "demo_patches.csv", out / "demo_map.png"
+    print(f"Generating a {args.size}×{args.size} px demo scene in {out}")
+    write_scene(str(image), str(mask), args.size)
+    results = run_algorithm(image, mask, gpkg, table, args.patch_size)
+    render_map(image, gpkg, png)
+    summarise(table, results)
+    print(f"\nOutputs: {gpkg}, {table}, {png}")
+
+
+if __name__ == "__main__":
+    main()

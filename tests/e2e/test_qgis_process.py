@@ -1,0 +1,60 @@
+"""End to end through qgis_process.bin (scripts/qgis_process), as a command-line user runs it."""
+import csv
+import json
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+WRAPPER = REPO / "scripts" / "qgis_process"
+
+
+def qgis_process(*args):
+    return subprocess.run([str(WRAPPER), *args], capture_output=True, text=True, timeout=300)
+
+
+def test_algorithm_is_listed_with_help():
+    listed = qgis_process("list")
+    assert "patchbalancer:buildbalanceddataset" in listed.stdout
+    helped = qgis_process("help", "patchbalancer:buildbalanceddataset")
+    assert helped.returncode == 0
+    for key in ("IMAGE", "MASK", "PATCH_SIZE", "IGNORE_BAND_NODATA", "OUTPUT_CSV"):
+        assert key in helped.stdout
+
+
+def test_json_run_returns_every_output(data_dir, tmp_path):
+    gpkg, table = tmp_path / "atlanta.gpkg", tmp_path / "atlanta.csv"
+    result = qgis_process("--json", "run", "patchbalancer:buildbalanceddataset", "--",
+                          f"IMAGE={data_dir / 'atlanta/image_pan.tif'}", f"MASK={data_dir / 'atlanta/labels.tif'}",
+                          "PATCH_SIZE=64", f"OUTPUT={gpkg}", f"OUTPUT_CSV={table}")
+    assert result.returncode == 0, result.stderr
+    outputs = json.loads(result.stdout)["results"]
+    assert set(outputs) == {"OUTPUT", "OUTPUT_CSV", "PATCH_COUNT", "EXCLUDED_COUNT", "CLUSTER_COUNT"}
+    assert outputs["OUTPUT"] == str(gpkg) and outputs["OUTPUT_CSV"] == str(table)
+    assert outputs["PATCH_COUNT"] == 14 * 14
+    with sqlite3.connect(gpkg) as db:
+        assert db.execute("SELECT count(*) FROM atlanta").fetchone()[0] == 196
+        assert db.execute("SELECT useAsDefault FROM layer_styles").fetchall() == [(1,)]
+    with open(table, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 196 and all(float(r["sampler_weight"]) >= 0 for r in rows)
+
+
+def test_failure_exits_non_zero_with_the_reason(data_dir, tmp_path):
+    result = qgis_process("run", "patchbalancer:buildbalanceddataset", "--",
+                          f"IMAGE={data_dir / 'atlanta/image_pan.tif'}", f"MASK={data_dir / 'lyon/labels.tif'}",
+                          f"OUTPUT={tmp_path / 'x.gpkg'}")
+    assert result.returncode != 0
+    assert "different CRS" in result.stdout + result.stderr
+    assert not (tmp_path / "x.gpkg").exists()
+
+
+@pytest.mark.parametrize("value, expected", [("", 0), ("255", 0)])
+def test_optional_nodata_from_the_command_line(data_dir, tmp_path, value, expected):
+    result = qgis_process("--json", "run", "patchbalancer:buildbalanceddataset", "--",
+                          f"IMAGE={data_dir / 'lyon/image_rgb.tif'}", f"MASK={data_dir / 'lyon/labels.tif'}",
+                          "PATCH_SIZE=128", f"NODATA={value}", f"OUTPUT={tmp_path / 'n.gpkg'}")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["results"]["EXCLUDED_COUNT"] == expected
