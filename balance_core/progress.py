@@ -1,11 +1,10 @@
 """How progress, cancellation and messages reach the engine, without any QGIS object.
 
 The provider adapts `QgsProcessingFeedback` to `Progress`; scripts and tests use
-`NullProgress` or `PrintProgress`.
+`NullProgress`.
 """
 from __future__ import annotations
 
-import sys
 from typing import Protocol
 
 from .errors import CancelledError
@@ -38,17 +37,6 @@ class NullProgress:
 
     def warning(self, message: str) -> None:
         self.warnings.append(message)
-
-
-class PrintProgress(NullProgress):
-    """Prints messages to stderr: for command-line scripts."""
-
-    def info(self, message: str) -> None:
-        print(message, file=sys.stderr)
-
-    def warning(self, message: str) -> None:
-        super().warning(message)
-        print(f"warning: {message}", file=sys.stderr)
 
 
 class SubProgress:

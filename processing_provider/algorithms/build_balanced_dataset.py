@@ -138,7 +138,8 @@ class BuildBalancedDatasetAlgorithm(PatchBalancerAlgorithm):
             return None  # qgis_process passes an empty value as a NULL QVariant
         return self.parameterAsInt(parameters, key, context) if as_int else self.parameterAsDouble(parameters, key, context)
 
-    def _raster_path(self, parameters, key, context, role):
+    def _raster_layer(self, parameters, key, context, role):
+        """The parameter's raster layer, which must be a GDAL file (the engine reads it by path)."""
         layer = self.parameterAsRasterLayer(parameters, key, context)
         if layer is None:
             raise QgsProcessingException(self.tr("The {} raster could not be loaded: {}").format(role, parameters.get(key)))
@@ -146,7 +147,7 @@ class BuildBalancedDatasetAlgorithm(PatchBalancerAlgorithm):
             raise QgsProcessingException(
                 self.tr("The {} raster must be a file read by GDAL (e.g. a GeoTIFF); '{}' comes from the '{}' provider.")
                 .format(role, layer.name(), layer.providerType()))
-        return layer.source()
+        return layer
 
     def _config(self, parameters, context) -> BalanceConfig:
         return BalanceConfig(
@@ -166,13 +167,12 @@ class BuildBalancedDatasetAlgorithm(PatchBalancerAlgorithm):
         )
 
     def processAlgorithm(self, parameters, context, feedback):
-        image_path = self._raster_path(parameters, self.IMAGE, context, "image")
-        mask_path = self._raster_path(parameters, self.MASK, context, "mask")
-        image_layer = self.parameterAsRasterLayer(parameters, self.IMAGE, context)
+        image_layer = self._raster_layer(parameters, self.IMAGE, context, "image")
+        mask_layer = self._raster_layer(parameters, self.MASK, context, "mask")
         csv_path = self.parameterAsFileOutput(parameters, self.OUTPUT_CSV, context)
-        try:
-            config = self._config(parameters, context).validate()
-            table, pair = build_balanced_dataset(image_path, mask_path, config, FeedbackProgress(feedback))
+        try:  # the pipeline validates the settings before any work
+            table, pair = build_balanced_dataset(
+                image_layer.source(), mask_layer.source(), self._config(parameters, context), FeedbackProgress(feedback))
         except BalanceError as exc:
             raise QgsProcessingException(str(exc)) from exc
 
