@@ -13,6 +13,25 @@ SAMPLING_METHODS = (
     "composition_only",
     "uniqueness_only",
 )
+MODES = ("masks_only", "embeddings_only", "both")
+KNN_BACKENDS = ("auto", "hnsw", "exact", "sklearn", "faiss")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+# Which signals each method combines, and so which modes can serve it.
+_NEEDS = {
+    "rank_max": {"composition", "uniqueness"},
+    "rank_multiply": {"composition", "uniqueness"},
+    "rank_add": {"composition", "uniqueness"},
+    "multiplicative": {"composition", "uniqueness"},
+    "composition_only": {"composition"},
+    "uniqueness_only": {"uniqueness"},
+}
+_COMPUTES = {
+    "masks_only": {"composition"},
+    "embeddings_only": {"uniqueness"},
+    "both": {"composition", "uniqueness"},
+}
+_DEFAULT_METHOD = {"masks_only": "composition_only", "embeddings_only": "uniqueness_only", "both": "rank_max"}
 
 
 @dataclass(frozen=True)
@@ -30,12 +49,34 @@ class BalanceConfig:
     k_max: int = 16
     k: int = 0  # 0 = choose K by the elbow of the inertia curve
     seed: int = 42
-    method: str = "composition_only"
+    mode: str = "masks_only"
+    method: str = ""  # "" = the mode's default (rank_max when both signals are computed)
     weight_floor: float = 1e-3  # every included patch gets at least this weight
+    # Visual uniqueness (modes embeddings_only and both)
+    embedder: str = "dinov2-small"  # alias, Hugging Face model id, local model folder, or "descriptor"
+    bands: tuple[int, ...] = ()  # 1-based image bands; () = the first three (or band 1 repeated)
+    batch_size: int = 32
+    device: str = "auto"  # auto = CUDA when available, else CPU
+    precision: str = "auto"  # auto = bf16 where the device computes it natively, else fp32
+    k_neighbors: int = 5
+    knn_backend: str = "auto"
+    embeddings_cache: str | None = None  # Parquet file; None = no cache
 
     @property
     def effective_stride(self) -> int:
         return self.stride or self.patch_size
+
+    @property
+    def sampling_method(self) -> str:
+        return self.method or _DEFAULT_METHOD.get(self.mode, "composition_only")
+
+    @property
+    def needs_clusters(self) -> bool:
+        return "composition" in _COMPUTES[self.mode]
+
+    @property
+    def needs_uniqueness(self) -> bool:
+        return "uniqueness" in _COMPUTES[self.mode]
 
     def validate(self) -> "BalanceConfig":
         if self.patch_size < 1:
@@ -56,15 +97,40 @@ class BalanceConfig:
             )
         if self.k < 0:
             raise InvalidParameterError(f"K must be 0 (elbow) or positive, got {self.k}.")
-        if self.method not in SAMPLING_METHODS:
+        if self.mode not in MODES:
+            raise InvalidParameterError(f"Unknown mode {self.mode!r}; choose one of {', '.join(MODES)}.")
+        method = self.sampling_method
+        if method not in SAMPLING_METHODS:
             raise InvalidParameterError(
-                f"Unknown sampling method {self.method!r}; choose one of {', '.join(SAMPLING_METHODS)}."
+                f"Unknown sampling method {method!r}; choose one of {', '.join(SAMPLING_METHODS)}."
             )
-        if self.method != "composition_only":
+        missing = _NEEDS[method] - _COMPUTES[self.mode]
+        if missing:
+            signal = "visual uniqueness (image embeddings)" if "uniqueness" in missing else "class composition"
+            fitting = [m for m in MODES if _NEEDS[method] <= _COMPUTES[m]]
             raise InvalidParameterError(
-                f"Sampling method {self.method!r} needs visual uniqueness, which this version does not "
-                "compute yet; use 'composition_only'."
+                f"Sampling method {method!r} needs {signal}, which mode {self.mode!r} does not compute; "
+                f"use mode {' or '.join(repr(m) for m in fitting)}, or another sampling method."
             )
+        if self.batch_size < 1:
+            raise InvalidParameterError(f"Batch size must be at least 1, got {self.batch_size}.")
+        if self.k_neighbors < 1:
+            raise InvalidParameterError(f"Number of neighbours must be at least 1, got {self.k_neighbors}.")
+        if self.knn_backend not in KNN_BACKENDS:
+            raise InvalidParameterError(
+                f"Unknown kNN backend {self.knn_backend!r}; choose one of {', '.join(KNN_BACKENDS)}."
+            )
+        if self.precision not in PRECISIONS:
+            raise InvalidParameterError(
+                f"Unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}."
+            )
+        if len(self.bands) not in (0, 1, 3) or any(b < 1 for b in self.bands):
+            raise InvalidParameterError(
+                f"Bands must be one band (repeated as grey) or three 1-based band numbers, got {list(self.bands)}."
+            )
+        if self.needs_uniqueness and not self.embedder.strip():
+            raise InvalidParameterError("Choose an embedder: dinov2-small, dinov2-base, dinov2-large, "
+                                        "descriptor, a Hugging Face model id or a local model folder.")
         if not 0 < self.weight_floor < 1:
             raise InvalidParameterError(f"Weight floor must be in (0, 1), got {self.weight_floor}.")
         return self

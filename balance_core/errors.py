@@ -31,3 +31,15 @@ class AllExcludedError(BalanceError):
 
 class CancelledError(BalanceError):
     """The user cancelled; raised so that callers never mistake partial work for a result."""
+
+
+class DependencyError(BalanceError):
+    """An optional package (torch, transformers, pyarrow, hnswlib, faiss) is needed but missing."""
+
+
+class EmbedderError(BalanceError):
+    """The embedding model cannot be found, downloaded or run."""
+
+
+class CacheError(BalanceError):
+    """The embeddings cache file exists but is not one this tool wrote."""

@@ -32,6 +32,8 @@ class RasterPair:
     mask_nodata: float | None
     mask_dtype: str
     image_bands: int
+    image_dtype: str = "uint8"
+    image_nodata: float | None = None
 
 
 def open_raster(path: str, role: str):
@@ -88,6 +90,8 @@ def open_pair(image_path: str, mask_path: str) -> RasterPair:
             mask_nodata=msk.nodata,
             mask_dtype=mask_dtype,
             image_bands=img.count,
+            image_dtype=img.dtypes[0],
+            image_nodata=img.nodata,
         )
 
 

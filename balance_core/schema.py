@@ -18,6 +18,13 @@ class Column:
     kind: str  # INT, FLOAT or TEXT
     values: np.ndarray
 
+    def as_list(self) -> list:
+        """Python values for writers; a NaN float (no value, e.g. no uniqueness for an excluded patch) → None."""
+        values = self.values.tolist()
+        if self.kind == FLOAT:
+            return [None if v != v else v for v in values]
+        return values
+
 
 def class_field(value: int) -> str:
     """`c_3` for class 3, `c_m1` for class -1 (field names cannot hold a minus sign)."""
@@ -41,13 +48,16 @@ def output_columns(table: PatchTable) -> list[Column]:
         Column("nodata_ratio", FLOAT, table["nodata_ratio"]),
     ]
     cols += [Column(name, INT, table[name].astype(np.int64)) for name in FLAG_COLUMNS]
-    cols += [
-        Column("excluded", INT, table["excluded"].astype(np.int64)),
-        Column("freq_cluster_id", INT, table["freq_cluster_id"]),
-        Column("freq_cluster_size", INT, table["freq_cluster_size"]),
-        Column("freq_cluster_weight", FLOAT, table["freq_cluster_weight"]),
-        Column("sampler_weight", FLOAT, table["sampler_weight"]),
-    ]
+    cols.append(Column("excluded", INT, table["excluded"].astype(np.int64)))
+    if "freq_cluster_id" in table:  # not computed in mode embeddings_only
+        cols += [
+            Column("freq_cluster_id", INT, table["freq_cluster_id"]),
+            Column("freq_cluster_size", INT, table["freq_cluster_size"]),
+            Column("freq_cluster_weight", FLOAT, table["freq_cluster_weight"]),
+        ]
+    if "uniqueness_score" in table:  # computed in modes embeddings_only and both
+        cols.append(Column("uniqueness_score", FLOAT, table["uniqueness_score"]))
+    cols.append(Column("sampler_weight", FLOAT, table["sampler_weight"]))
     return cols
 
 

@@ -46,7 +46,7 @@ def write_csv(table: PatchTable, path: str) -> None:
         writer = csv.writer(fh)
         writer.writerow([c.name for c in columns] + ["class_dist_json"])
         formatted = [
-            [repr(float(v)) for v in c.values] if c.kind == FLOAT else [str(v) for v in c.values.tolist()]
+            ["" if v is None else repr(v) for v in c.as_list()] if c.kind == FLOAT else [str(v) for v in c.as_list()]
             for c in columns
         ]
         for i, row in enumerate(zip(*formatted)):

@@ -36,7 +36,7 @@ def write_patches(sink, table, pair, fields: QgsFields, feedback) -> bool:
     """
     rings = footprints(pair.transform, table["row_off"], table["col_off"], int(table["patch_size"][0]))
     geometries = polygon_wkb(rings)
-    rows = list(zip(*[c.values.tolist() for c in output_columns(table)]))
+    rows = list(zip(*[c.as_list() for c in output_columns(table)]))
     n = len(rows)
     for start in range(0, n, BATCH):
         if feedback.isCanceled():

@@ -66,3 +66,21 @@ def scene(write_raster):
     mask[40:44, 40:44] = 2
     image = np.full((3, 64, 64), 120, dtype=np.uint8)
     return write_raster("image.tif", image), write_raster("mask.tif", mask), mask
+
+
+@pytest.fixture(scope="session")
+def tiny_dinov2(tmp_path_factory) -> str:
+    """A randomly initialised DINOv2 with tiny dimensions, saved like a downloaded model.
+
+    Pretrained weights cannot be downloaded here; this folder goes through the same
+    `from_pretrained` call a user's model id or local folder does.
+    """
+    import torch
+    from transformers import Dinov2Config, Dinov2Model
+
+    torch.manual_seed(0)
+    config = Dinov2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                          patch_size=14, image_size=224)
+    folder = tmp_path_factory.mktemp("tiny-dinov2")
+    Dinov2Model(config).eval().save_pretrained(folder, safe_serialization=True)
+    return str(folder)

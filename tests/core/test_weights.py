@@ -33,21 +33,53 @@ def test_sampler_safety_checks():
         check_sampler_safe(np.zeros(3))
 
 
-def test_methods_needing_uniqueness_are_refused_before_work():
-    with pytest.raises(InvalidParameterError, match="needs visual uniqueness"):
+def test_methods_are_refused_when_the_mode_does_not_compute_their_signal():
+    with pytest.raises(InvalidParameterError, match="needs visual uniqueness.*use mode 'both'"):
         BalanceConfig(method="rank_max").validate()
+    with pytest.raises(InvalidParameterError, match="needs class composition"):
+        BalanceConfig(mode="embeddings_only", method="composition_only").validate()
     with pytest.raises(InvalidParameterError, match="Unknown sampling method"):
         BalanceConfig(method="bogus").validate()
+    with pytest.raises(InvalidParameterError, match="Unknown mode"):
+        BalanceConfig(mode="embeddings").validate()
 
 
-@pytest.mark.parametrize("settings, message", [
-    (dict(patch_size=0), "Patch size"),
-    (dict(stride=-1), "Stride"),
-    (dict(k_min=5, k_max=4), "K min"),
-    (dict(max_nodata_ratio=1.5), "nodata ratio"),
-    (dict(min_entropy=-1.0), "entropy"),
-    (dict(black_tolerance=-1.0), "tolerance"),
-])
-def test_invalid_settings_are_named(settings, message):
-    with pytest.raises(InvalidParameterError, match=message):
-        BalanceConfig(**settings).validate()
+def test_default_method_follows_the_mode():
+    assert BalanceConfig().sampling_method == "composition_only"
+    assert BalanceConfig(mode="both").sampling_method == "rank_max"
+    assert BalanceConfig(mode="embeddings_only").sampling_method == "uniqueness_only"
+
+
+def two_signals():
+    """Five included patches and one excluded; composition and uniqueness disagree."""
+    return PatchTable({
+        "freq_cluster_weight": np.array([0.1, 0.1, 0.5, 1.0, 0.2, 9.0]),
+        "uniqueness_score": np.array([0.4, 0.1, 0.1, 0.2, 0.3, np.nan]),
+        "excluded": np.array([False] * 5 + [True]),
+    })
+
+
+EXPECTED = {
+    # tie-aware percentile ranks among the 5 included: comp (1.5, 1.5, 4, 5, 3)/5, uniq (5, 1.5, 1.5, 3, 4)/5
+    "composition_only": [0.3, 0.3, 0.8, 1.0, 0.6],
+    "uniqueness_only": [1.0, 0.3, 0.3, 0.6, 0.8],
+    "rank_max": [1.0, 0.3, 0.8, 1.0, 0.8],
+    "rank_multiply": [0.3, 0.09, 0.24, 0.6, 0.48],
+    "rank_add": [0.65, 0.3, 0.55, 0.8, 0.7],
+    "multiplicative": [0.04 / 0.2, 0.01 / 0.2, 0.05 / 0.2, 1.0, 0.06 / 0.2],
+}
+
+
+@pytest.mark.parametrize("method", sorted(EXPECTED))
+def test_every_combination_method(method):
+    mode = {"composition_only": "masks_only", "uniqueness_only": "embeddings_only"}.get(method, "both")
+    config = BalanceConfig(mode=mode, method=method, weight_floor=0.05).validate()
+    w = compute_weights(two_signals(), config)["sampler_weight"]
+    np.testing.assert_allclose(w[:5], np.maximum(EXPECTED[method], 0.05))
+    assert w[5] == 0.0
+
+
+def test_multiplicative_with_all_zero_scores_still_draws_every_patch():
+    table = PatchTable({"freq_cluster_weight": np.ones(3), "uniqueness_score": np.zeros(3), "excluded": np.zeros(3, bool)})
+    w = compute_weights(table, BalanceConfig(mode="both", method="multiplicative"))["sampler_weight"]
+    assert np.all(w > 0)

@@ -1,0 +1,92 @@
+"""The embedding stage: one vector per included patch, from the cache or the embedder."""
+from __future__ import annotations
+
+import os
+import time
+from typing import Protocol
+
+import numpy as np
+
+from . import embedding_cache
+from .config import BalanceConfig
+from .image_patches import band_scaling, choose_bands, iter_patch_batches
+from .progress import Progress, check_cancelled
+from .rasters import RasterPair
+from .table import PatchTable
+
+
+class Embedder(Protocol):
+    key: str  # identity of the model and of how it sees pixels, for the cache
+
+    def embed(self, unit: np.ndarray) -> np.ndarray:
+        """(B, 3, H, W) float32 in 0..1 → (B, D) float32."""
+
+
+def make_embedder(config: BalanceConfig) -> Embedder:
+    if config.embedder.strip().lower() == "descriptor":
+        from .descriptor import DescriptorEmbedder
+
+        return DescriptorEmbedder()
+    from .dinov2 import DinoEmbedder
+
+    return DinoEmbedder(config.embedder, config.device, config.precision)
+
+
+def compute_embeddings(
+    table: PatchTable, pair: RasterPair, config: BalanceConfig, progress: Progress, embedder: Embedder | None = None
+) -> PatchTable:
+    """Add an `embedding` column (N, D); rows of excluded patches are NaN.
+
+    Embeddings found in the cache are read; the rest are computed batch by batch and
+    appended to the cache, also when the run is cancelled midway (the work is kept).
+    """
+    included = np.flatnonzero(~table["excluded"])
+    row_off, col_off = table["row_off"][included], table["col_off"][included]
+    size = int(table["patch_size"][0])
+    bands = choose_bands(config.bands, pair.image_bands)
+    scaling = band_scaling(pair.image_path, bands)
+    embedder = embedder or make_embedder(config)
+    key = embedding_cache.CacheKey(
+        image_path=os.path.abspath(pair.image_path),
+        image_signature=embedding_cache.image_signature(pair.image_path),
+        model_key=embedder.key,
+        preprocess_key=f"bands={','.join(map(str, bands))};scale={scaling.key()}",
+    )
+    found, cached = embedding_cache.load(config.embeddings_cache, key, row_off, col_off, size)
+    todo = np.flatnonzero(~found)
+    if config.embeddings_cache:
+        progress.info(f"Embeddings cache: {int(found.sum())} of {len(found)} patches found, {len(todo)} to compute")
+    vectors: np.ndarray | None = None
+    if cached is not None:
+        vectors = np.full((len(included), cached.shape[1]), np.nan, dtype=np.float32)
+        vectors[found] = cached
+    done: list[np.ndarray] = []
+    computed: list[np.ndarray] = []
+    start = time.perf_counter()
+    try:
+        for positions, raw in iter_patch_batches(
+            pair.image_path, row_off[todo], col_off[todo], size, bands, config.batch_size, progress
+        ):
+            check_cancelled(progress)
+            out = embedder.embed(scaling.apply(raw))
+            done.append(todo[positions])
+            computed.append(out)
+            n_done = sum(len(d) for d in done)
+            progress.set_fraction(n_done / len(todo))
+            if len(done) % 10 == 1:
+                rate = n_done / max(time.perf_counter() - start, 1e-9)
+                progress.info(f"Embedded {n_done}/{len(todo)} patches ({rate:.1f} patches/s)")
+    finally:
+        if computed and config.embeddings_cache:
+            idx = np.concatenate(done)
+            embedding_cache.store(config.embeddings_cache, key, row_off[idx], col_off[idx], size, np.concatenate(computed))
+    if computed:
+        idx, new = np.concatenate(done), np.concatenate(computed)
+        if vectors is None:
+            vectors = np.full((len(included), new.shape[1]), np.nan, dtype=np.float32)
+        vectors[idx] = new
+    dim = vectors.shape[1] if vectors is not None else 1
+    column = np.full((len(table), dim), np.nan, dtype=np.float32)
+    if vectors is not None:
+        column[included] = vectors
+    return table.with_columns(embedding=column)
