@@ -1,21 +1,28 @@
 """Build balanced dataset: image + label mask → patch layer graded by `sampler_weight` + CSV."""
+import importlib.util
 import os
 
 from qgis.core import (
     QgsProcessing,
     QgsProcessingException,
     QgsProcessingOutputNumber,
+    QgsProcessingParameterBand,
     QgsProcessingParameterBoolean,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
     QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import QVariant
 
-from ...balance_core.config import BalanceConfig
+from ...balance_core.config import KNN_BACKENDS, MODES, PRECISIONS, SAMPLING_METHODS, BalanceConfig
+from ...balance_core.dinov2 import INSTALL_HINT, missing_packages
 from ...balance_core.errors import BalanceError
+from ...balance_core.knn import available as knn_backend_available
 from ...balance_core.pipeline import build_balanced_dataset
 from ...balance_core.writers import write_csv
 from ..base import PatchBalancerAlgorithm
@@ -24,6 +31,8 @@ from ..layer_writer import patch_fields, write_patches
 from ..styling import SamplerWeightStyler, save_default_style, sampler_weight_renderer
 
 Integer, Double = QgsProcessingParameterNumber.Integer, QgsProcessingParameterNumber.Double
+METHOD_CHOICES = ("",) + SAMPLING_METHODS  # "" = the mode's default
+DEVICES = ("auto", "cpu", "cuda")
 
 
 class BuildBalancedDatasetAlgorithm(PatchBalancerAlgorithm):
@@ -42,6 +51,16 @@ class BuildBalancedDatasetAlgorithm(PatchBalancerAlgorithm):
     K_MAX = "K_MAX"
     K = "K"
     SEED = "SEED"
+    MODE = "MODE"
+    SAMPLING_METHOD = "SAMPLING_METHOD"
+    EMBEDDER = "EMBEDDER"
+    BANDS = "BANDS"
+    BATCH_SIZE = "BATCH_SIZE"
+    DEVICE = "DEVICE"
+    PRECISION = "PRECISION"
+    K_NEIGHBORS = "K_NEIGHBORS"
+    KNN_BACKEND = "KNN_BACKEND"
+    EMBEDDINGS_CACHE = "EMBEDDINGS_CACHE"
     OUTPUT = "OUTPUT"
     OUTPUT_CSV = "OUTPUT_CSV"
     PATCH_COUNT = "PATCH_COUNT"
@@ -66,16 +85,22 @@ class BuildBalancedDatasetAlgorithm(PatchBalancerAlgorithm):
 
     def shortHelpString(self):
         return self.tr(
-            "Cuts the image/mask pair into a grid of square patches, measures each patch's class "
-            "composition in the label mask, clusters the compositions (centred log-ratio → KMeans) and "
-            "gives every patch a <b>sampler_weight</b>: patches of rare compositions get high weights, "
-            "patches of common ones low weights, excluded patches 0.<br><br>"
+            "Cuts the image/mask pair into a grid of square patches and gives every patch a "
+            "<b>sampler_weight</b> from two signals: <i>class composition</i> (the mask's class fractions → "
+            "centred log-ratio → KMeans; patches of rare compositions weigh more) and <i>visual uniqueness</i> "
+            "(DINOv2 CLS embeddings of the image → mean cosine distance to the k nearest patches; patches "
+            "unlike the others weigh more). The mode picks the signals; the sampling method combines them "
+            "on tie-aware ranks (rank_max, rank_multiply, rank_add, multiplicative, composition_only, "
+            "uniqueness_only). Excluded patches get 0, every other patch at least a small floor.<br><br>"
+            "The first DINOv2 run downloads the model from Hugging Face; offline, give a local model "
+            "folder or use the weights-free 'descriptor' embedder.<br><br>"
             "<b>Balanced patches</b>: one polygon per patch in the raster's CRS, graduated on "
             "sampler_weight (light = rarely drawn, dark = often drawn; excluded patches grey hatched). "
             "Fields: patch_id, image_path, mask_path, row_off, col_off, patch_size, one c_&lt;value&gt; "
             "fraction per class, class_entropy (nats), nodata_ratio, the exclusion flags "
             "(excl_border_nodata, excl_black_border, excl_low_entropy, excl_nodata_ratio) and excluded, "
-            "freq_cluster_id/size/weight, sampler_weight. Stored in a GeoPackage, the style is saved as "
+            "freq_cluster_id/size/weight (when composition is computed), uniqueness_score (when uniqueness "
+            "is computed; empty for excluded patches), sampler_weight. Stored in a GeoPackage, the style is saved as "
             "the layer's default.<br><br>"
             "<b>Sampler CSV</b>: the same columns plus class_dist_json, ready for PyTorch's "
             "WeightedRandomSampler (weights = the sampler_weight column)."
@@ -124,6 +149,46 @@ class BuildBalancedDatasetAlgorithm(PatchBalancerAlgorithm):
             "Use exactly this K instead of the elbow of the inertia curve.")
         add(QgsProcessingParameterNumber(self.SEED, self.tr("Random seed"), Integer, 42),
             "Seed of KMeans: the same inputs and seed give the same weights.")
+        add(QgsProcessingParameterEnum(self.MODE, self.tr("Signals"), options=[
+                self.tr("Masks only: class composition"),
+                self.tr("Embeddings only: visual uniqueness"),
+                self.tr("Both: composition and uniqueness")], defaultValue=0),
+            "Masks only needs no model and is fast. Embeddings compute an image embedding per included patch "
+            "(DINOv2 on a CPU: tens of patches per second) and need torch and transformers, or the 'descriptor' embedder.")
+        add(QgsProcessingParameterEnum(self.SAMPLING_METHOD, self.tr("Sampling method"), options=[
+                self.tr("Default for the signals (rank_max for both, else the one signal)")] + list(SAMPLING_METHODS),
+                defaultValue=0),
+            "How the two signals become one weight, on tie-aware percentile ranks among included patches: "
+            "rank_max = max of the ranks (a patch rare in either sense is favoured), rank_multiply = product "
+            "(rare in both), rank_add = mean, multiplicative = product of the raw scores, composition_only, "
+            "uniqueness_only. A method needing a signal the mode does not compute is refused before any work.")
+        add(QgsProcessingParameterString(self.EMBEDDER, self.tr("Embedder"), defaultValue="dinov2-small"),
+            "dinov2-small, dinov2-base or dinov2-large (facebook/dinov2-* on Hugging Face, downloaded once), "
+            "any Hugging Face model id, a local model folder (offline use: config.json + model.safetensors), "
+            "or 'descriptor': a weights-free colour/texture/layout descriptor — fast, but less semantic than DINOv2.")
+        advanced = []
+        advanced.append(QgsProcessingParameterBand(self.BANDS, self.tr("Image bands for the embedder"), None, self.IMAGE,
+                                                   optional=True, allowMultiple=True))
+        add(advanced[-1], "One band (shown as grey) or three bands (as red, green, blue). Empty: the first three, "
+            "or band 1 for a one-band image. Non-8-bit bands are scaled by their 2nd–98th percentiles over the image.")
+        advanced.append(QgsProcessingParameterNumber(self.BATCH_SIZE, self.tr("Batch size"), Integer, 32, minValue=1))
+        add(advanced[-1], "Patches embedded at once. Larger is faster on a GPU; on a CPU 16–64 is enough.")
+        advanced.append(QgsProcessingParameterEnum(self.DEVICE, self.tr("Device"), options=list(DEVICES), defaultValue=0))
+        add(advanced[-1], "auto uses a CUDA GPU when torch sees one, else the CPU.")
+        advanced.append(QgsProcessingParameterEnum(self.PRECISION, self.tr("Precision"), options=list(PRECISIONS), defaultValue=0))
+        add(advanced[-1], "auto computes in bfloat16 where the device does so natively (recent GPUs; CPUs with AVX512-BF16 "
+            "or AMX, about twice as fast), else float32. fp32 reproduces the plain transformers forward exactly.")
+        add(QgsProcessingParameterNumber(self.K_NEIGHBORS, self.tr("Neighbours for uniqueness (k)"), Integer, 5, minValue=1),
+            "Uniqueness is the mean cosine distance to this many nearest included patches (itself excluded).")
+        advanced.append(QgsProcessingParameterEnum(self.KNN_BACKEND, self.tr("Nearest-neighbour search"), options=list(KNN_BACKENDS), defaultValue=0))
+        add(advanced[-1], "auto: exact up to 20,000 patches, hnsw above. exact = blocked matrix product; hnsw = approximate "
+            "graph search (hnswlib) with exact re-ranking; sklearn = scikit-learn brute force; faiss = when installed.")
+        for param in advanced:
+            param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        add(QgsProcessingParameterFileDestination(self.EMBEDDINGS_CACHE, self.tr("Embeddings cache (Parquet)"),
+                                                  self.tr("Parquet files (*.parquet)"), optional=True, createByDefault=False),
+            "Optional. An existing cache is read and extended, never overwritten: patches already embedded with the same "
+            "model, bands and scaling are read instead of computed. Rows for other models or windows are kept, never matched.")
         add(QgsProcessingParameterFeatureSink(self.OUTPUT, self.tr("Balanced patches"), QgsProcessing.TypeVectorPolygon),
             "Patch footprints with composition, exclusion flags, clusters and sampler_weight, styled by weight.")
         add(QgsProcessingParameterFileDestination(self.OUTPUT_CSV, self.tr("Sampler CSV"), self.tr("CSV files (*.csv)"), optional=True, createByDefault=False),
@@ -164,7 +229,35 @@ class BuildBalancedDatasetAlgorithm(PatchBalancerAlgorithm):
             k_max=self.parameterAsInt(parameters, self.K_MAX, context),
             k=self.parameterAsInt(parameters, self.K, context),
             seed=self.parameterAsInt(parameters, self.SEED, context),
+            mode=MODES[self.parameterAsEnum(parameters, self.MODE, context)],
+            method=METHOD_CHOICES[self.parameterAsEnum(parameters, self.SAMPLING_METHOD, context)],
+            embedder=self.parameterAsString(parameters, self.EMBEDDER, context) or "dinov2-small",
+            bands=tuple(self.parameterAsInts(parameters, self.BANDS, context) or ()),
+            batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
+            device=DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)],
+            precision=PRECISIONS[self.parameterAsEnum(parameters, self.PRECISION, context)],
+            k_neighbors=self.parameterAsInt(parameters, self.K_NEIGHBORS, context),
+            knn_backend=KNN_BACKENDS[self.parameterAsEnum(parameters, self.KNN_BACKEND, context)],
+            embeddings_cache=self.parameterAsFileOutput(parameters, self.EMBEDDINGS_CACHE, context) or None,
         )
+
+    def checkParameterValues(self, parameters, context):
+        """Refuse contradictory settings and missing packages before the run starts, with what to do."""
+        ok, message = super().checkParameterValues(parameters, context)
+        if not ok:
+            return ok, message
+        try:
+            config = self._config(parameters, context).validate()
+        except BalanceError as exc:
+            return False, str(exc)
+        if config.needs_uniqueness:
+            if config.embedder.strip().lower() != "descriptor" and missing_packages():
+                return False, self.tr("Missing {}. {}").format(", ".join(missing_packages()), INSTALL_HINT)
+            if config.knn_backend in ("hnsw", "faiss") and not knn_backend_available(config.knn_backend):
+                return False, self.tr("Nearest-neighbour search '{}' is not installed here; choose 'auto'.").format(config.knn_backend)
+            if config.embeddings_cache and importlib.util.find_spec("pyarrow") is None:
+                return False, self.tr("The embeddings cache needs pyarrow (pip install pyarrow); leave the cache empty to run without it.")
+        return True, ""
 
     def processAlgorithm(self, parameters, context, feedback):
         image_layer = self._raster_layer(parameters, self.IMAGE, context, "image")
@@ -203,9 +296,10 @@ class BuildBalancedDatasetAlgorithm(PatchBalancerAlgorithm):
         return {
             self.OUTPUT: dest_id,
             self.OUTPUT_CSV: csv_path or None,
+            self.EMBEDDINGS_CACHE: self.parameterAsFileOutput(parameters, self.EMBEDDINGS_CACHE, context) or None,
             self.PATCH_COUNT: len(table),
             self.EXCLUDED_COUNT: int(table["excluded"].sum()),
-            self.CLUSTER_COUNT: int(len(set(table["freq_cluster_id"][included].tolist()))),
+            self.CLUSTER_COUNT: int(len(set(table["freq_cluster_id"][included].tolist()))) if "freq_cluster_id" in table else 0,
         }
 
 

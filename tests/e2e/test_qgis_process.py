@@ -20,7 +20,8 @@ def test_algorithm_is_listed_with_help():
     assert "patchbalancer:buildbalanceddataset" in listed.stdout
     helped = qgis_process("help", "patchbalancer:buildbalanceddataset")
     assert helped.returncode == 0
-    for key in ("IMAGE", "MASK", "PATCH_SIZE", "IGNORE_BAND_NODATA", "OUTPUT_CSV"):
+    for key in ("IMAGE", "MASK", "PATCH_SIZE", "IGNORE_BAND_NODATA", "OUTPUT_CSV", "MODE", "SAMPLING_METHOD", "EMBEDDER",
+                "BANDS", "BATCH_SIZE", "DEVICE", "K_NEIGHBORS", "KNN_BACKEND", "EMBEDDINGS_CACHE"):
         assert key in helped.stdout
 
 
@@ -31,7 +32,7 @@ def test_json_run_returns_every_output(data_dir, tmp_path):
                           "PATCH_SIZE=64", f"OUTPUT={gpkg}", f"OUTPUT_CSV={table}")
     assert result.returncode == 0, result.stderr
     outputs = json.loads(result.stdout)["results"]
-    assert set(outputs) == {"OUTPUT", "OUTPUT_CSV", "PATCH_COUNT", "EXCLUDED_COUNT", "CLUSTER_COUNT"}
+    assert set(outputs) == {"OUTPUT", "OUTPUT_CSV", "PATCH_COUNT", "EXCLUDED_COUNT", "CLUSTER_COUNT", "EMBEDDINGS_CACHE"}
     assert outputs["OUTPUT"] == str(gpkg) and outputs["OUTPUT_CSV"] == str(table)
     assert outputs["PATCH_COUNT"] == 14 * 14
     with sqlite3.connect(gpkg) as db:
@@ -58,3 +59,28 @@ def test_optional_nodata_from_the_command_line(data_dir, tmp_path, value, expect
                           "PATCH_SIZE=128", f"NODATA={value}", f"OUTPUT={tmp_path / 'n.gpkg'}")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["results"]["EXCLUDED_COUNT"] == expected
+
+
+def test_dinov2_run_from_the_command_line(data_dir, tmp_path, tiny_dinov2):
+    """torch and transformers load inside qgis_process; the model comes through from_pretrained."""
+    gpkg, cache = tmp_path / "u.gpkg", tmp_path / "emb.parquet"
+    result = qgis_process("--json", "run", "patchbalancer:buildbalanceddataset", "--",
+                          f"IMAGE={data_dir / 'quebec/tiled_image_1.tif'}",
+                          f"MASK={data_dir / 'quebec/tiled_label_1_nodata_unset.tif'}", "PATCH_SIZE=128",
+                          "MODE=2", "SAMPLING_METHOD=3", f"EMBEDDER={tiny_dinov2}", "BANDS=1", "K_NEIGHBORS=3",
+                          f"EMBEDDINGS_CACHE={cache}", f"OUTPUT={gpkg}")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["results"]["EMBEDDINGS_CACHE"] == str(cache)
+    with sqlite3.connect(gpkg) as db:
+        scores = [r[0] for r in db.execute("SELECT uniqueness_score FROM u")]
+    assert len(scores) == 16 and all(s is not None and s >= 0 for s in scores)
+    assert cache.stat().st_size > 0
+
+
+def test_contradictory_mode_and_method_fail_before_work(data_dir, tmp_path):
+    result = qgis_process("run", "patchbalancer:buildbalanceddataset", "--",
+                          f"IMAGE={data_dir / 'lyon/image_rgb.tif'}", f"MASK={data_dir / 'lyon/labels.tif'}",
+                          "MODE=0", "SAMPLING_METHOD=6", f"OUTPUT={tmp_path / 'x.gpkg'}")
+    assert result.returncode != 0
+    assert "needs visual uniqueness" in result.stdout + result.stderr
+    assert not (tmp_path / "x.gpkg").exists()
