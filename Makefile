@@ -28,6 +28,8 @@ test-core: setup
 
 bench: setup
 	$(PY) bench/bench_mask_stats.py
+	$(PY) bench/bench_embeddings.py
+	$(PY) bench/bench_uniqueness.py
 
 clean:
 	rm -rf $(VENV) .qgis demo_output .pytest_cache
