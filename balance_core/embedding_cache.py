@@ -61,21 +61,26 @@ def _read(path: str):
     return table
 
 
+def _key_columns(table) -> dict[str, np.ndarray]:
+    return {c: table.column(c).to_numpy(zero_copy_only=False) for c in KEY_COLUMNS}
+
+
+def _same_settings(cols: dict[str, np.ndarray], key: CacheKey, size: int) -> np.ndarray:
+    """Rows of this image, model, pre-processing and patch size (any image signature)."""
+    return (
+        (cols["image_path"] == key.image_path) & (cols["model_key"] == key.model_key)
+        & (cols["preprocess_key"] == key.preprocess_key) & (cols["patch_size"] == size)
+    )
+
+
 def load(path: str | None, key: CacheKey, row_off: np.ndarray, col_off: np.ndarray, size: int):
     """Embeddings found for these windows: (found mask, (n_found, D) array in window order)."""
     found = np.zeros(len(row_off), dtype=bool)
     if not path or not os.path.exists(path):
         return found, None
     table = _read(path)
-    cols = {c: table.column(c).to_numpy(zero_copy_only=False) for c in KEY_COLUMNS}
-    match = (
-        (cols["image_path"] == key.image_path)
-        & (cols["image_signature"] == key.image_signature)
-        & (cols["model_key"] == key.model_key)
-        & (cols["preprocess_key"] == key.preprocess_key)
-        & (cols["patch_size"] == size)
-    )
-    rows = np.flatnonzero(match)
+    cols = _key_columns(table)
+    rows = np.flatnonzero(_same_settings(cols, key, size) & (cols["image_signature"] == key.image_signature))
     if len(rows) == 0:
         return found, None
     lookup = {(int(r), int(c)): i for i, (r, c) in enumerate(zip(cols["row_off"][rows], cols["col_off"][rows]))}
@@ -110,11 +115,8 @@ def store(path: str, key: CacheKey, row_off: np.ndarray, col_off: np.ndarray, si
     if os.path.exists(path):
         old = _read(path).select(list(new.column_names)).cast(new.schema)
         same = np.zeros(old.num_rows, dtype=bool)
-        cols = {c: old.column(c).to_numpy(zero_copy_only=False) for c in KEY_COLUMNS}
-        mine = (
-            (cols["image_path"] == key.image_path) & (cols["model_key"] == key.model_key)
-            & (cols["preprocess_key"] == key.preprocess_key) & (cols["patch_size"] == size)
-        )
+        cols = _key_columns(old)
+        mine = _same_settings(cols, key, size)  # older signatures of these windows are stale: replaced
         if mine.any():
             windows = set(zip(row_off.tolist(), col_off.tolist()))
             idx = np.flatnonzero(mine)

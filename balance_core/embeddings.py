@@ -56,22 +56,17 @@ def compute_embeddings(
     todo = np.flatnonzero(~found)
     if config.embeddings_cache:
         progress.info(f"Embeddings cache: {int(found.sum())} of {len(found)} patches found, {len(todo)} to compute")
-    vectors: np.ndarray | None = None
-    if cached is not None:
-        vectors = np.full((len(included), cached.shape[1]), np.nan, dtype=np.float32)
-        vectors[found] = cached
-    done: list[np.ndarray] = []
+    done: list[np.ndarray] = []  # positions into `included`, one array per computed batch
     computed: list[np.ndarray] = []
-    start = time.perf_counter()
+    n_done, start = 0, time.perf_counter()
     try:
         for positions, raw in iter_patch_batches(
             pair.image_path, row_off[todo], col_off[todo], size, bands, config.batch_size, progress
         ):
             check_cancelled(progress)
-            out = embedder.embed(scaling.apply(raw))
+            computed.append(embedder.embed(scaling.apply(raw)))
             done.append(todo[positions])
-            computed.append(out)
-            n_done = sum(len(d) for d in done)
+            n_done += len(positions)
             progress.set_fraction(n_done / len(todo))
             if len(done) % 10 == 1:
                 rate = n_done / max(time.perf_counter() - start, 1e-9)
@@ -80,13 +75,10 @@ def compute_embeddings(
         if computed and config.embeddings_cache:
             idx = np.concatenate(done)
             embedding_cache.store(config.embeddings_cache, key, row_off[idx], col_off[idx], size, np.concatenate(computed))
+    parts = [(np.flatnonzero(found), cached)] if cached is not None else []
     if computed:
-        idx, new = np.concatenate(done), np.concatenate(computed)
-        if vectors is None:
-            vectors = np.full((len(included), new.shape[1]), np.nan, dtype=np.float32)
-        vectors[idx] = new
-    dim = vectors.shape[1] if vectors is not None else 1
-    column = np.full((len(table), dim), np.nan, dtype=np.float32)
-    if vectors is not None:
-        column[included] = vectors
+        parts.append((np.concatenate(done), np.concatenate(computed)))
+    column = np.full((len(table), parts[0][1].shape[1] if parts else 1), np.nan, dtype=np.float32)
+    for positions, vectors in parts:
+        column[included[positions]] = vectors
     return table.with_columns(embedding=column)

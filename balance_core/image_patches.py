@@ -15,7 +15,7 @@ from rasterio.windows import Window
 
 from .errors import InvalidParameterError, RasterReadError
 from .progress import Progress, check_cancelled
-from .rasters import READ_ERRORS, open_raster
+from .rasters import READ_ERRORS, open_raster, read_window
 
 PERCENTILES = (2.0, 98.0)
 SCALING_SAMPLE_SIDE = 2048  # the percentiles are taken on a read decimated to at most this side
@@ -101,13 +101,7 @@ def iter_patch_batches(
             group = order[s:e]
             r = int(row_off[group[0]])
             c0, c1 = int(col_off[group].min()), int(col_off[group].max()) + size
-            try:
-                strip = ds.read(unique, window=Window(c0, r, c1 - c0, size))[pick]
-            except READ_ERRORS as exc:
-                raise RasterReadError(
-                    f"Cannot read rows {r}–{r + size - 1} of the image {path!r} "
-                    f"(the file may be truncated or corrupt): {exc}"
-                ) from exc
+            strip = read_window(ds, Window(c0, r, c1 - c0, size), unique)[pick]
             for i in group:
                 c = int(col_off[i]) - c0
                 pending_pos.append(int(i))

@@ -97,13 +97,16 @@ def open_pair(image_path: str, mask_path: str) -> RasterPair:
 
 def read_rows(dataset, row_off: int, height: int, bands=None) -> np.ndarray:
     """Read `height` full-width rows; a damaged block becomes a `RasterReadError`."""
-    window = Window(0, row_off, dataset.width, height)
+    return read_window(dataset, Window(0, row_off, dataset.width, height), bands)
+
+
+def read_window(dataset, window: Window, bands=None) -> np.ndarray:
+    """Read one window; a damaged block becomes a `RasterReadError` naming the rows."""
     try:
         return dataset.read(bands, window=window)
     except READ_ERRORS as exc:
+        first = int(window.row_off)
         raise RasterReadError(
-            f"Cannot read rows {row_off}–{row_off + height - 1} of {dataset.name!r} "
+            f"Cannot read rows {first}–{first + int(window.height) - 1} of {dataset.name!r} "
             f"(the file may be truncated or corrupt): {exc}"
         ) from exc
-
-

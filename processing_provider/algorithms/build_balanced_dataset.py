@@ -263,9 +263,10 @@ class BuildBalancedDatasetAlgorithm(PatchBalancerAlgorithm):
         image_layer = self._raster_layer(parameters, self.IMAGE, context, "image")
         mask_layer = self._raster_layer(parameters, self.MASK, context, "mask")
         csv_path = self.parameterAsFileOutput(parameters, self.OUTPUT_CSV, context)
+        config = self._config(parameters, context)
         try:  # the pipeline validates the settings before any work
             table, pair = build_balanced_dataset(
-                image_layer.source(), mask_layer.source(), self._config(parameters, context), FeedbackProgress(feedback))
+                image_layer.source(), mask_layer.source(), config, FeedbackProgress(feedback))
         except BalanceError as exc:
             raise QgsProcessingException(str(exc)) from exc
 
@@ -296,7 +297,7 @@ class BuildBalancedDatasetAlgorithm(PatchBalancerAlgorithm):
         return {
             self.OUTPUT: dest_id,
             self.OUTPUT_CSV: csv_path or None,
-            self.EMBEDDINGS_CACHE: self.parameterAsFileOutput(parameters, self.EMBEDDINGS_CACHE, context) or None,
+            self.EMBEDDINGS_CACHE: config.embeddings_cache,
             self.PATCH_COUNT: len(table),
             self.EXCLUDED_COUNT: int(table["excluded"].sum()),
             self.CLUSTER_COUNT: int(len(set(table["freq_cluster_id"][included].tolist()))) if "freq_cluster_id" in table else 0,
