@@ -1,6 +1,6 @@
 """Patch Balancer engine: pure Python + numpy/rasterio/scikit-learn, no QGIS or Qt.
 
-Entry point: `build_balanced_dataset(image_path, mask_path, BalanceConfig(...))`.
+Entry point: `build_balanced_dataset([(image_path, mask_path), ...], BalanceConfig(...))`.
 """
 from .config import SAMPLING_METHODS, BalanceConfig
 from .errors import BalanceError, CancelledError

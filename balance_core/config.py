@@ -52,6 +52,7 @@ class BalanceConfig:
     mode: str = "masks_only"
     method: str = ""  # "" = the mode's default (rank_max when both signals are computed)
     weight_floor: float = 1e-3  # every included patch gets at least this weight
+    max_oversampling: float | None = None  # cap: no patch drawn more than this × the mean; None = no cap
     # Visual uniqueness (modes embeddings_only and both)
     embedder: str = "dinov2-small"  # alias, Hugging Face model id, local model folder, or "descriptor"
     bands: tuple[int, ...] = ()  # 1-based image bands; () = the first three (or band 1 repeated)
@@ -131,6 +132,11 @@ class BalanceConfig:
         if self.needs_uniqueness and not self.embedder.strip():
             raise InvalidParameterError("Choose an embedder: dinov2-small, dinov2-base, dinov2-large, "
                                         "descriptor, a Hugging Face model id or a local model folder.")
+        if self.max_oversampling is not None and self.max_oversampling < 1:
+            raise InvalidParameterError(
+                f"The oversampling cap must be at least 1 (1 = every usable patch equally often), "
+                f"got {self.max_oversampling}; leave it empty for no cap."
+            )
         if not 0 < self.weight_floor < 1:
             raise InvalidParameterError(f"Weight floor must be in (0, 1), got {self.weight_floor}.")
         return self

@@ -43,3 +43,7 @@ class EmbedderError(BalanceError):
 
 class CacheError(BalanceError):
     """The embeddings cache file exists but is not one this tool wrote."""
+
+
+class PairingError(BalanceError):
+    """Images and masks cannot be paired one to one."""

@@ -1,55 +1,96 @@
-"""Orders the stages; each stage is a plain function over the patch table."""
+"""Orders the stages; each stage is a plain function over the patch table.
+
+The four step functions are what the Processing step algorithms run one by one (with the
+table written to a patch layer in between); `build_balanced_dataset` runs them in one go,
+so the chain and the one-shot give the same weights.
+"""
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from .clustering import cluster_compositions
-from .composition import measure_composition
 from .config import BalanceConfig
-from .embeddings import Embedder, compute_embeddings
+from .dataset import Dataset, check_windows, dataset_footprints, dataset_grid, embed_dataset, measure_dataset_composition, open_dataset
+from .embeddings import Embedder
+from .errors import AllExcludedError, InvalidParameterError
 from .exclusion import apply_exclusions, require_included
-from .grid import make_grid
 from .progress import NullProgress, Progress, SubProgress, check_cancelled
-from .rasters import RasterPair, open_pair
 from .table import PatchTable
 from .uniqueness import compute_uniqueness
 from .weights import compute_weights
 
+# Keeps some patches of the grid, given the table and its footprints (n, 5, 2): e.g. an area of interest.
+Selector = Callable[[PatchTable, np.ndarray], np.ndarray]
+
+
+def grid_step(dataset: Dataset, config: BalanceConfig, select: Selector | None = None) -> PatchTable:
+    """Patch windows over every pair; `select` may drop some (their ids are not reused)."""
+    table = dataset_grid(dataset, config)
+    if select is not None:
+        table = table.take(np.flatnonzero(select(table, dataset_footprints(table, dataset))))
+        if not len(table):
+            raise AllExcludedError("No patch lies in the area of interest: check its extent and CRS.")
+    return table
+
+
+def composition_step(table: PatchTable, dataset: Dataset, config: BalanceConfig, progress: Progress) -> PatchTable:
+    """Class fractions, entropy, nodata ratio and the exclusion flags."""
+    check_windows(table, dataset)
+    table = measure_dataset_composition(table, dataset, config, progress)
+    return apply_exclusions(table, config)
+
+
+def uniqueness_step(
+    table: PatchTable, dataset: Dataset, config: BalanceConfig, progress: Progress, embedder: Embedder | None = None
+) -> PatchTable:
+    """Embeddings of the included patches (cache first), then their kNN uniqueness over the whole dataset."""
+    check_windows(table, dataset)
+    table = embed_dataset(table, dataset, config, SubProgress(progress, 0.0, 0.9), embedder)
+    return compute_uniqueness(table, config, SubProgress(progress, 0.9, 1.0))
+
+
+def weights_step(table: PatchTable, config: BalanceConfig, progress: Progress) -> PatchTable:
+    """Composition clusters (when the mode has composition), then the sampler weights (and cap)."""
+    require_included(table)
+    if config.needs_uniqueness:
+        missing = ~table["excluded"] & ~np.isfinite(np.asarray(table["uniqueness_score"], dtype=np.float64))
+        if missing.any():
+            raise InvalidParameterError(
+                f"{int(missing.sum())} included patch(es) have no uniqueness_score (e.g. patch "
+                f"{int(table['patch_id'][np.flatnonzero(missing)[0]])}): run 'Compute visual uniqueness' again "
+                "after changing which patches are excluded."
+            )
+    if config.needs_clusters:
+        table = cluster_compositions(table, config, progress)
+    check_cancelled(progress)
+    return compute_weights(table, config, progress)
+
 
 def build_balanced_dataset(
-    image_path: str,
-    mask_path: str,
+    pairs: Sequence[tuple[str, str]],
     config: BalanceConfig,
     progress: Progress | None = None,
     embedder: Embedder | None = None,
-) -> tuple[PatchTable, RasterPair]:
-    """Grid → composition → exclusions → clusters and/or embeddings + uniqueness → weights.
+    select: Selector | None = None,
+) -> tuple[PatchTable, Dataset]:
+    """Grid → composition → exclusions → embeddings + uniqueness → clusters → weights, over all pairs.
 
     `embedder` overrides the one the config names (tests and benchmarks pass their own).
     """
     progress = progress or NullProgress()
     config.validate()
-    pair = open_pair(image_path, mask_path)
-    table = make_grid(pair.width, pair.height, config.patch_size, config.effective_stride)
-    table = table.with_columns(
-        image_path=np.full(len(table), image_path, dtype=object),
-        mask_path=np.full(len(table), mask_path, dtype=object),
-    )
-    progress.info(f"{len(table)} patches of {config.patch_size} px on a {pair.width}×{pair.height} px raster")
+    dataset = open_dataset(pairs, progress)
+    table = grid_step(dataset, config, select)
+    progress.info(f"{len(table)} patches of {config.patch_size} px over {len(dataset.pairs)} raster pair(s)")
     # The embeddings dominate when they are computed; the mask stages then get a small slice.
     mask_end = 0.15 if config.needs_uniqueness else 0.7
-    table = measure_composition(table, pair, config, SubProgress(progress, 0.0, mask_end))
-    table = apply_exclusions(table, config)
+    table = composition_step(table, dataset, config, SubProgress(progress, 0.0, mask_end))
     require_included(table)
     progress.info(f"{int(table['excluded'].sum())} patches excluded")
-    if config.needs_clusters:
-        cluster_end = mask_end + 0.05 if config.needs_uniqueness else 0.95
-        table = cluster_compositions(table, config, SubProgress(progress, mask_end, cluster_end))
-        mask_end = cluster_end
     if config.needs_uniqueness:
-        table = compute_embeddings(table, pair, config, SubProgress(progress, mask_end, 0.9), embedder)
-        table = compute_uniqueness(table, config, SubProgress(progress, 0.9, 0.99))
-    check_cancelled(progress)
-    table = compute_weights(table, config)
+        table = uniqueness_step(table, dataset, config, SubProgress(progress, mask_end, 0.95), embedder)
+    table = weights_step(table, config, SubProgress(progress, 0.95 if config.needs_uniqueness else mask_end, 1.0))
     progress.set_fraction(1.0)
-    return table, pair
+    return table, dataset

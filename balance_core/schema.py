@@ -32,23 +32,21 @@ def class_field(value: int) -> str:
 
 
 def output_columns(table: PatchTable) -> list[Column]:
-    """Every column of the patch layer, in the documented order."""
-    fractions = table.fractions()
-    cols = [
-        Column("patch_id", INT, table["patch_id"]),
-        Column("image_path", TEXT, table["image_path"]),
-        Column("mask_path", TEXT, table["mask_path"]),
-        Column("row_off", INT, table["row_off"]),
-        Column("col_off", INT, table["col_off"]),
-        Column("patch_size", INT, table["patch_size"]),
-    ]
-    cols += [Column(class_field(int(v)), FLOAT, fractions[:, j]) for j, v in enumerate(table.class_values)]
-    cols += [
-        Column("class_entropy", FLOAT, table["class_entropy"]),
-        Column("nodata_ratio", FLOAT, table["nodata_ratio"]),
-    ]
-    cols += [Column(name, INT, table[name].astype(np.int64)) for name in FLAG_COLUMNS]
-    cols.append(Column("excluded", INT, table["excluded"].astype(np.int64)))
+    """Every column of the patch layer, in the documented order; a stage's columns appear once it ran.
+
+    A table read from another source (e.g. a dataset_explorer table with no windows) simply
+    lacks some of them.
+    """
+    cols = [Column("patch_id", INT, table["patch_id"])]
+    cols += [Column(name, TEXT if name.endswith("_path") else INT, table[name])
+             for name in ("image_path", "mask_path", "row_off", "col_off", "patch_size") if name in table]
+    if table.class_counts is not None:
+        fractions = table.fractions()
+        cols += [Column(class_field(int(v)), FLOAT, fractions[:, j]) for j, v in enumerate(table.class_values)]
+    cols += [Column(name, FLOAT, table[name]) for name in ("class_entropy", "nodata_ratio") if name in table]
+    cols += [Column(name, INT, table[name].astype(np.int64)) for name in FLAG_COLUMNS if name in table]
+    if "excluded" in table:
+        cols.append(Column("excluded", INT, table["excluded"].astype(np.int64)))
     if "freq_cluster_id" in table:  # not computed in mode embeddings_only
         cols += [
             Column("freq_cluster_id", INT, table["freq_cluster_id"]),
@@ -57,12 +55,23 @@ def output_columns(table: PatchTable) -> list[Column]:
         ]
     if "uniqueness_score" in table:  # computed in modes embeddings_only and both
         cols.append(Column("uniqueness_score", FLOAT, table["uniqueness_score"]))
-    cols.append(Column("sampler_weight", FLOAT, table["sampler_weight"]))
+    if "sampler_weight" in table:
+        cols.append(Column("sampler_weight", FLOAT, table["sampler_weight"]))
     return cols
+
+
+# Every field name the plugin writes (class fractions aside): what a step replaces on its input.
+OWN_FIELDS = frozenset(
+    ("patch_id", "image_path", "mask_path", "row_off", "col_off", "patch_size", "class_entropy", "nodata_ratio",
+     "excluded", "freq_cluster_id", "freq_cluster_size", "freq_cluster_weight", "uniqueness_score",
+     "sampler_weight", "class_dist_json") + FLAG_COLUMNS
+)
 
 
 def class_dist_json(table: PatchTable) -> list[str]:
     """Per patch `{"1": 0.93, ...}`: the non-zero class fractions, as the reference's CSV holds them."""
+    if table.class_counts is None:
+        return ["{}"] * len(table)
     fractions = table.fractions()
     keys = [str(int(v)) for v in table.class_values]
     return [

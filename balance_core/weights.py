@@ -14,6 +14,8 @@ import numpy as np
 
 from .config import BalanceConfig
 from .errors import AllExcludedError, InvalidParameterError
+from .oversampling import cap_oversampling
+from .progress import Progress
 from .ranking import percentile_ranks
 from .table import PatchTable
 
@@ -69,11 +71,19 @@ def _signal(table: PatchTable, name: str, included: np.ndarray) -> np.ndarray:
     return np.asarray(table[name], dtype=np.float64)[included]
 
 
-def compute_weights(table: PatchTable, config: BalanceConfig) -> PatchTable:
+def compute_weights(table: PatchTable, config: BalanceConfig, progress: Progress | None = None) -> PatchTable:
     included = ~table["excluded"]
     signals = (_signal(table, "freq_cluster_weight", included), _signal(table, "uniqueness_score", included))
     weights = np.zeros(len(table), dtype=np.float64)
     weights[included] = np.maximum(METHODS[config.sampling_method](signals), config.weight_floor)
+    if config.max_oversampling is not None:
+        weights, met = cap_oversampling(weights, config.max_oversampling)
+        if not met and progress is not None:
+            progress.warning(
+                f"The oversampling cap {config.max_oversampling:g} cannot be met: only {int(included.sum())} of "
+                f"{len(weights)} patches can be drawn, so each is drawn {weights.max():.2f}× on average. "
+                "They all get the same weight."
+            )
     check_sampler_safe(weights)
     return table.with_columns(sampler_weight=weights)
 

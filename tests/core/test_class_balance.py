@@ -23,3 +23,9 @@ def test_all_weight_on_one_patch_gives_its_composition():
 def test_zero_weight_patches_count_for_nothing():
     b = class_balance([0, 1], COUNTS, np.array([1.0, 0.0, 1.0]))
     np.testing.assert_allclose(b.weighted_share, [140 / 200, 60 / 200])
+
+
+def test_patch_level_fraction_range_ignores_unlabelled_patches():
+    b = class_balance([0, 1], np.vstack([COUNTS, [[0, 0]]]), np.ones(4))
+    np.testing.assert_allclose(b.min_fraction, [0.5, 0.0])
+    np.testing.assert_allclose(b.max_fraction, [1.0, 0.5])

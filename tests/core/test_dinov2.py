@@ -92,8 +92,8 @@ def test_missing_torch_is_explained(monkeypatch):
 def test_end_to_end_with_the_tiny_model(tiny_dinov2, data_dir, tmp_path):
     config = BalanceConfig(patch_size=128, mode="both", embedder=tiny_dinov2, device="cpu", batch_size=16,
                            embeddings_cache=str(tmp_path / "emb.parquet"))
-    table, _ = build_balanced_dataset(str(data_dir / "quebec" / "tiled_image_1.tif"),
-                                      str(data_dir / "quebec" / "tiled_label_1_nodata_unset.tif"), config)
+    table, _ = build_balanced_dataset([(str(data_dir / "quebec" / "tiled_image_1.tif"),
+                                       str(data_dir / "quebec" / "tiled_label_1_nodata_unset.tif"))], config)
     included = ~table["excluded"]
     assert table["embedding"].shape == (16, 32)
     assert np.all(np.isfinite(table["uniqueness_score"][included]))

@@ -134,10 +134,10 @@ def test_cache_of_a_rewritten_image_is_stale(data_dir, tmp_path, write_raster):
     mask = write_raster("mask.tif", np.zeros(pixels.shape[1:], np.uint8))
     cache = str(tmp_path / "emb.parquet")
     config = BalanceConfig(patch_size=256, mode="both", embeddings_cache=cache)
-    build_balanced_dataset(image, mask, config, embedder=Counting())
+    build_balanced_dataset([(image, mask)], config, embedder=Counting())
     write_raster("img.tif", 255 - pixels)
     rerun = Counting()
-    table, _ = build_balanced_dataset(image, mask, config, embedder=rerun)
+    table, _ = build_balanced_dataset([(image, mask)], config, embedder=rerun)
     assert rerun.seen == int((~table["excluded"]).sum()) > 0  # nothing matched the old file
 
 
@@ -162,7 +162,7 @@ def test_cancel_mid_extraction_keeps_the_finished_batches_in_the_cache(data_dir,
 
 def test_pipeline_descriptor_mode_writes_uniqueness(data_dir):
     config = BalanceConfig(patch_size=128, mode="both", embedder="descriptor")
-    table, _ = build_balanced_dataset(str(data_dir / "lyon" / "image_rgb.tif"), str(data_dir / "lyon" / "labels.tif"), config)
+    table, _ = build_balanced_dataset([(str(data_dir / "lyon" / "image_rgb.tif"), str(data_dir / "lyon" / "labels.tif"))], config)
     included = ~table["excluded"]
     assert np.all(table["uniqueness_score"][included] > 0)
     assert np.all(table["sampler_weight"][included] > 0)

@@ -13,7 +13,7 @@ from balance_core.progress import NullProgress
 
 
 def test_lyon_three_classes(data_dir):
-    table, pair = build_balanced_dataset(str(data_dir / "lyon/image_rgb.tif"), str(data_dir / "lyon/labels.tif"),
+    table, pair = build_balanced_dataset([(str(data_dir / "lyon/image_rgb.tif"), str(data_dir / "lyon/labels.tif"))],
                                          BalanceConfig(patch_size=64))
     assert len(table) == 144 and table.class_values.tolist() == [0, 1, 2]
     w = table["sampler_weight"]
@@ -28,16 +28,16 @@ def test_lyon_three_classes(data_dir):
 def test_quebec_nodata_trap_excludes_everything_until_ignored(data_dir):
     image, mask = str(data_dir / "quebec/tiled_image_1.tif"), str(data_dir / "quebec/tiled_label_1.tif")
     with pytest.raises(AllExcludedError, match="border_nodata"):
-        build_balanced_dataset(image, mask, BalanceConfig(patch_size=64))
-    table, _ = build_balanced_dataset(image, mask, BalanceConfig(patch_size=64, ignore_band_nodata=True))
+        build_balanced_dataset([(image, mask)], BalanceConfig(patch_size=64))
+    table, _ = build_balanced_dataset([(image, mask)], BalanceConfig(patch_size=64, ignore_band_nodata=True))
     assert table.class_values.tolist() == [0, 1]
-    unset, _ = build_balanced_dataset(image, str(data_dir / "quebec/tiled_label_1_nodata_unset.tif"),
+    unset, _ = build_balanced_dataset([(image, str(data_dir / "quebec/tiled_label_1_nodata_unset.tif"))],
                                       BalanceConfig(patch_size=64))
     np.testing.assert_array_equal(table["sampler_weight"], unset["sampler_weight"])
 
 
 def test_rare_building_class_gains_share_under_weights(data_dir):
-    table, _ = build_balanced_dataset(str(data_dir / "atlanta/image_pan.tif"), str(data_dir / "atlanta/labels.tif"),
+    table, _ = build_balanced_dataset([(str(data_dir / "atlanta/image_pan.tif"), str(data_dir / "atlanta/labels.tif"))],
                                       BalanceConfig(patch_size=64))
     balance = class_balance(table.class_values, table.class_counts, table["sampler_weight"])
     assert balance.raw_share[1] == pytest.approx(0.0418, abs=0.005)
@@ -45,7 +45,7 @@ def test_rare_building_class_gains_share_under_weights(data_dir):
 
 
 def test_deterministic(data_dir):
-    args = (str(data_dir / "lyon/image_rgb.tif"), str(data_dir / "lyon/labels.tif"), BalanceConfig(patch_size=32, seed=3))
+    args = ([(str(data_dir / "lyon/image_rgb.tif"), str(data_dir / "lyon/labels.tif"))], BalanceConfig(patch_size=32, seed=3))
     a, _ = build_balanced_dataset(*args)
     b, _ = build_balanced_dataset(*args)
     np.testing.assert_array_equal(a["sampler_weight"], b["sampler_weight"])
@@ -58,7 +58,7 @@ def test_progress_reaches_one(data_dir):
         def set_fraction(self, fraction):
             seen.append(fraction)
 
-    build_balanced_dataset(str(data_dir / "lyon/image_rgb.tif"), str(data_dir / "lyon/labels.tif"),
+    build_balanced_dataset([(str(data_dir / "lyon/image_rgb.tif"), str(data_dir / "lyon/labels.tif"))],
                            BalanceConfig(patch_size=64), Recorder())
     assert seen[-1] == 1.0 and all(0 <= f <= 1 for f in seen) and seen == sorted(seen)
 

@@ -64,4 +64,4 @@ def test_truncated_file_fails_with_the_rows_it_could_not_read(image, write_raste
     with open(path, "r+b") as fh:
         fh.truncate(size - 1000)
     with pytest.raises(RasterReadError, match="truncated or corrupt"):
-        build_balanced_dataset(image, path, BalanceConfig(patch_size=10, exclude_black_border=False))
+        build_balanced_dataset([(image, path)], BalanceConfig(patch_size=10, exclude_black_border=False))

@@ -19,7 +19,7 @@ EXPECTED_TAIL = ["class_entropy", "nodata_ratio", "excl_border_nodata", "excl_bl
 
 def test_csv_columns_and_values(scene, tmp_path):
     image, mask, array = scene
-    table, _ = build_balanced_dataset(image, mask, BalanceConfig(patch_size=16, k=3))
+    table, _ = build_balanced_dataset([(image, mask)], BalanceConfig(patch_size=16, k=3))
     path = tmp_path / "out" / "balanced.csv"
     write_csv(table, str(path))
     with open(path, newline="") as fh:

@@ -74,7 +74,7 @@ def test_same_weights_as_the_engine(run, lyon, tmp_path):
     result = run({**lyon, "SEED": 5, "OUTPUT": "TEMPORARY_OUTPUT"})
     layer = result["OUTPUT"]
     got = np.array([f["sampler_weight"] for f in sorted(layer.getFeatures(), key=lambda f: f["patch_id"])])
-    table, _ = build_balanced_dataset(lyon["IMAGE"], lyon["MASK"], BalanceConfig(patch_size=64, seed=5))
+    table, _ = build_balanced_dataset([(lyon["IMAGE"], lyon["MASK"])], BalanceConfig(patch_size=64, seed=5))
     np.testing.assert_allclose(got, table["sampler_weight"])
 
 

@@ -1,0 +1,185 @@
+"""A dataset of image/mask pairs: one patch table over all of them.
+
+Patch ids run over the whole dataset, so they are unique across rasters. The per-raster
+stages (composition, embeddings) run pair by pair on the rows of that pair; everything
+after them (clusters, kNN, ranks) sees the whole table at once.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from .composition import measure_composition
+from .config import BalanceConfig
+from .embeddings import Embedder, compute_embeddings, make_embedder
+from .errors import GridMismatchError, InvalidParameterError
+from .grid import footprints, make_grid
+from .progress import Progress, SubProgress, check_cancelled
+from .rasters import RasterPair, open_pair
+from .table import PatchTable
+
+
+class Dataset:
+    """Opened, checked pairs, looked up by their (image_path, mask_path)."""
+
+    def __init__(self, pairs: Sequence[RasterPair]) -> None:
+        self.pairs = list(pairs)
+        self._by_paths = {(p.image_path, p.mask_path): p for p in self.pairs}
+
+    def __getitem__(self, paths: tuple[str, str]) -> RasterPair:
+        return self._by_paths[paths]
+
+    @property
+    def crs_wkt(self) -> str:
+        return self.pairs[0].crs_wkt if self.pairs else ""
+
+
+def open_dataset(paths: Sequence[tuple[str, str]], progress: Progress | None = None) -> Dataset:
+    """Open every pair (each image/mask on one grid) and check that all share one CRS."""
+    if not paths:
+        raise InvalidParameterError("No image/mask pair given.")
+    pairs = []
+    for i, (image, mask) in enumerate(dict.fromkeys(paths)):  # a pair listed twice is used once
+        if progress is not None:
+            check_cancelled(progress)
+        pairs.append(open_pair(image, mask))
+    first = pairs[0]
+    for pair in pairs[1:]:
+        if not _same_crs(pair.crs_wkt, first.crs_wkt):
+            raise GridMismatchError(
+                f"All rasters must share one CRS: {pair.image_path!r} is not in the CRS of {first.image_path!r}. "
+                "Reproject the odd ones (image and mask together), or run them as separate datasets."
+            )
+    return Dataset(pairs)
+
+
+def _same_crs(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    from rasterio.crs import CRS
+
+    try:
+        return CRS.from_wkt(a) == CRS.from_wkt(b)
+    except Exception:  # noqa: BLE001 - an unparsable WKT simply is not "the same"
+        return False
+
+
+def dataset_grid(dataset: Dataset, config: BalanceConfig) -> PatchTable:
+    """The patch grid of every pair, in pair order; `patch_id` numbers them all."""
+    parts = []
+    for pair in dataset.pairs:
+        if config.patch_size > min(pair.width, pair.height) and len(dataset.pairs) > 1:
+            raise InvalidParameterError(
+                f"Patch size {config.patch_size} px is larger than {pair.image_path!r} "
+                f"({pair.width}×{pair.height} px); use at most {min(p.width for p in dataset.pairs)} px "
+                "or leave that raster out."
+            )
+        grid = make_grid(pair.width, pair.height, config.patch_size, config.effective_stride)
+        parts.append(grid.with_columns(
+            image_path=np.full(len(grid), pair.image_path, dtype=object),
+            mask_path=np.full(len(grid), pair.mask_path, dtype=object),
+        ))
+    columns = {name: np.concatenate([p[name] for p in parts]) for name in parts[0].columns}
+    columns["patch_id"] = np.arange(len(columns["patch_id"]), dtype=np.int64)
+    return PatchTable(columns)
+
+
+def pair_groups(table: PatchTable) -> list[tuple[tuple[str, str], np.ndarray]]:
+    """Row indices of each (image_path, mask_path), in first-seen order, sorted by window within."""
+    keys = list(zip(table["image_path"].tolist(), table["mask_path"].tolist()))
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(key, []).append(i)
+    out = []
+    for key, rows in groups.items():
+        rows = np.asarray(rows, dtype=np.int64)
+        order = np.lexsort((table["col_off"][rows], table["row_off"][rows]))
+        out.append((key, rows[order]))
+    return out
+
+
+def check_windows(table: PatchTable, dataset: Dataset) -> None:
+    """Every window lies inside its raster and all patches share one size (edited layers may not)."""
+    sizes = np.unique(table["patch_size"])
+    if len(sizes) != 1:
+        raise InvalidParameterError(
+            f"The patches have {len(sizes)} different sizes ({', '.join(map(str, sizes[:5]))}); "
+            "one run handles one patch size: split the layer by patch_size."
+        )
+    size = int(sizes[0])
+    for key, rows in pair_groups(table):
+        pair = dataset[key]
+        r, c = table["row_off"][rows], table["col_off"][rows]
+        bad = (r < 0) | (c < 0) | (r + size > pair.height) | (c + size > pair.width)
+        if bad.any():
+            i = rows[np.flatnonzero(bad)[0]]
+            raise InvalidParameterError(
+                f"Patch {int(table['patch_id'][i])} (row_off {int(table['row_off'][i])}, col_off "
+                f"{int(table['col_off'][i])}, size {size}) reaches outside {pair.image_path!r} "
+                f"({pair.width}×{pair.height} px)."
+            )
+
+
+def dataset_footprints(table: PatchTable, dataset: Dataset) -> np.ndarray:
+    """(n, 5, 2) closed rings of every patch, each from its own raster's transform."""
+    rings = np.zeros((len(table), 5, 2), dtype=np.float64)
+    size = int(table["patch_size"][0]) if len(table) else 0
+    for key, rows in pair_groups(table):
+        rings[rows] = footprints(dataset[key].transform, table["row_off"][rows], table["col_off"][rows], size)
+    return rings
+
+
+PairStage = Callable[[PatchTable, RasterPair, Progress], PatchTable]
+
+
+def per_pair(table: PatchTable, dataset: Dataset, stage: PairStage, progress: Progress) -> list[tuple[np.ndarray, PatchTable]]:
+    """Run a per-raster stage on each pair's rows; returns (row indices, stage output) per pair."""
+    groups = pair_groups(table)
+    total = max(len(table), 1)
+    done, out = 0, []
+    for key, rows in groups:
+        sub = SubProgress(progress, done / total, (done + len(rows)) / total)
+        out.append((rows, stage(table.take(rows), dataset[key], sub)))
+        done += len(rows)
+    return out
+
+
+def measure_dataset_composition(
+    table: PatchTable, dataset: Dataset, config: BalanceConfig, progress: Progress
+) -> PatchTable:
+    """Class counts and border measurements of every patch; classes are the union over all masks."""
+    config = _with_table_patch_size(config, table)
+    parts = per_pair(table, dataset, lambda t, pair, p: measure_composition(t, pair, config, p), progress)
+    class_values = np.unique(np.concatenate([t.class_values for _, t in parts])) if parts else np.zeros(0, np.int64)
+    counts = np.zeros((len(table), len(class_values)), dtype=np.int64)
+    new_columns = ("class_entropy", "nodata_ratio", "border_nodata", "border_black")
+    columns = {name: np.zeros(len(table), dtype=parts[0][1][name].dtype) for name in new_columns}
+    for rows, measured in parts:
+        counts[np.ix_(rows, np.searchsorted(class_values, measured.class_values))] = measured.class_counts
+        for name in new_columns:
+            columns[name][rows] = measured[name]
+    return table.with_classes(class_values, counts).with_columns(**columns)
+
+
+def _with_table_patch_size(config: BalanceConfig, table: PatchTable) -> BalanceConfig:
+    """The stages read the patch size from the config; a layer's own patch_size wins."""
+    size = int(table["patch_size"][0]) if len(table) else config.patch_size
+    return config if size == config.patch_size else replace(config, patch_size=size)
+
+
+def embed_dataset(
+    table: PatchTable, dataset: Dataset, config: BalanceConfig, progress: Progress, embedder: Embedder | None = None
+) -> PatchTable:
+    """The `embedding` column over all pairs, with one embedder (the model loads once)."""
+    config = _with_table_patch_size(config, table)
+    embedder = embedder or make_embedder(config)
+    parts = per_pair(table, dataset, lambda t, pair, p: compute_embeddings(t, pair, config, p, embedder), progress)
+    width = max(t["embedding"].shape[1] for _, t in parts)
+    column = np.full((len(table), width), np.nan, dtype=np.float32)
+    for rows, embedded in parts:
+        vectors = embedded["embedding"]
+        if vectors.shape[1] == width:  # a pair with every patch excluded has a 1-wide NaN column
+            column[rows] = vectors
+    return table.with_columns(embedding=column)

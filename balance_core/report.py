@@ -1,0 +1,159 @@
+"""The HTML report: per-class balance raw vs. weighted, weight histogram, ESS, clusters.
+
+Self-contained (inline SVG, inline CSS, no network resource), so it opens anywhere,
+including QGIS's Processing results viewer.
+"""
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+
+import numpy as np
+
+from .class_balance import ClassBalance, class_balance
+from .legend import Legend, class_name
+from .table import PatchTable
+
+BAR_RAW, BAR_WEIGHTED = "#9e9e9e", "#3b528b"
+FALLBACK_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+
+
+@dataclass(frozen=True)
+class ClusterRow:
+    cluster_id: int
+    size: int
+    weight: float  # 1 / size, the composition score
+    mean_fractions: np.ndarray  # per class, over the cluster's patches
+
+
+@dataclass(frozen=True)
+class ReportFigures:
+    n_patches: int
+    n_included: int
+    balance: ClassBalance
+    histogram: tuple[np.ndarray, np.ndarray]  # (counts, bin edges) of the included patches' weights
+    clusters: list[ClusterRow]
+
+
+def report_figures(table: PatchTable, bins: int = 20) -> ReportFigures:
+    weights = np.asarray(table["sampler_weight"], dtype=np.float64)
+    included = ~np.asarray(table["excluded"], dtype=bool)
+    counts = table.class_counts if table.class_counts is not None else np.zeros((len(table), 0))
+    balance = class_balance(table.class_values, counts, weights)
+    histogram = np.histogram(weights[included], bins=bins) if included.any() else (np.zeros(0), np.zeros(1))
+    clusters = []
+    if "freq_cluster_id" in table:
+        fractions = table.fractions()
+        ids = table["freq_cluster_id"]
+        for cid in sorted(set(ids[included].tolist())):
+            rows = included & (ids == cid)
+            clusters.append(ClusterRow(int(cid), int(rows.sum()), float(table["freq_cluster_weight"][rows][0]),
+                                       fractions[rows].mean(axis=0)))
+        clusters.sort(key=lambda c: c.size)
+    return ReportFigures(len(table), int(included.sum()), balance, histogram, clusters)
+
+
+def _colour(legend: Legend, value: int, index: int) -> str:
+    info = legend.get(int(value))
+    return info.colour if info and info.colour else FALLBACK_COLOURS[index % len(FALLBACK_COLOURS)]
+
+
+def _share_chart(figures: ReportFigures, legend: Legend) -> str:
+    """Grouped horizontal bars, raw (grey) vs weighted (class colour), one group per class."""
+    b = figures.balance
+    row_h, label_w, bar_w = 34, 150, 360
+    height = row_h * len(b.class_values) + 30
+    top = max(float(np.max(b.raw_share, initial=0)), float(np.max(b.weighted_share, initial=0)), 1e-12)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 80}" height="{height}" '
+             'role="img" aria-label="Class shares, raw vs weighted">']
+    for i, value in enumerate(b.class_values):
+        y = 10 + i * row_h
+        name = html.escape(class_name(legend, value))
+        parts.append(f'<text x="{label_w - 6}" y="{y + 17}" text-anchor="end" font-size="12">{name}</text>')
+        for j, (share, colour) in enumerate(((b.raw_share[i], BAR_RAW), (b.weighted_share[i], _colour(legend, value, i)))):
+            w = bar_w * float(share) / top
+            parts.append(f'<rect x="{label_w}" y="{y + j * 13}" width="{w:.1f}" height="12" fill="{colour}"/>')
+            parts.append(f'<text x="{label_w + w + 4:.1f}" y="{y + j * 13 + 10}" font-size="10">{share:.2%}</text>')
+    parts.append(f'<text x="{label_w}" y="{height - 4}" font-size="10">grey: raw share · coloured: under the sampler weights</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _histogram_chart(figures: ReportFigures) -> str:
+    counts, edges = figures.histogram
+    if not len(counts):
+        return "<p>No included patch.</p>"
+    width, height, pad = 520, 180, 30
+    bar = (width - 2 * pad) / len(counts)
+    top = max(int(counts.max()), 1)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 40}" role="img" '
+             'aria-label="Histogram of sampler weights">']
+    for i, c in enumerate(counts):
+        h = (height - pad) * c / top
+        parts.append(f'<rect x="{pad + i * bar:.1f}" y="{height - h:.1f}" width="{bar - 1:.1f}" height="{h:.1f}" '
+                     f'fill="{BAR_WEIGHTED}"><title>{edges[i]:.4g}–{edges[i + 1]:.4g}: {int(c)}</title></rect>')
+    parts.append(f'<line x1="{pad}" y1="{height}" x2="{width - pad}" y2="{height}" stroke="#444"/>')
+    parts.append(f'<text x="{pad}" y="{height + 16}" font-size="11">{edges[0]:.4g}</text>')
+    parts.append(f'<text x="{width - pad}" y="{height + 16}" font-size="11" text-anchor="end">{edges[-1]:.4g}</text>')
+    parts.append(f'<text x="{width / 2}" y="{height + 32}" font-size="11" text-anchor="middle">sampler_weight '
+                 f'(included patches; highest bar: {top})</text></svg>')
+    return "".join(parts)
+
+
+def render_report(table: PatchTable, legend: Legend, title: str, settings: dict[str, str]) -> str:
+    figures = report_figures(table)
+    b = figures.balance
+    esc = html.escape
+    rows = "".join(
+        f"<tr><td><span class='sw' style='background:{_colour(legend, v, i)}'></span>{esc(class_name(legend, v))}</td>"
+        f"<td>{int(v)}</td><td>{b.raw_share[i]:.2%}</td><td>{b.weighted_share[i]:.2%}</td>"
+        f"<td>{int(b.patches_with_class[i])}</td></tr>"
+        for i, v in enumerate(b.class_values)
+    )
+    ratio = _imbalance(b.raw_share), _imbalance(b.weighted_share)
+    cluster_rows = "".join(
+        f"<tr><td>{c.cluster_id}</td><td>{c.size}</td><td>{c.weight:.4g}</td><td>"
+        + ", ".join(f"{esc(class_name(legend, v))} {f:.0%}" for v, f in zip(b.class_values, c.mean_fractions) if f >= 0.005)
+        + "</td></tr>"
+        for c in figures.clusters
+    )
+    clusters = (f"<h2>Composition clusters</h2><table><tr><th>cluster</th><th>patches</th><th>score (1/size)</th>"
+                f"<th>mean composition</th></tr>{cluster_rows}</table>") if figures.clusters else ""
+    setting_rows = "".join(f"<tr><td>{esc(k)}</td><td>{esc(str(v))}</td></tr>" for k, v in settings.items())
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
+<style>
+body {{ font-family: sans-serif; margin: 1.5em; color: #222; background: #fff; }}
+table {{ border-collapse: collapse; margin: .5em 0 1.5em; }}
+td, th {{ border: 1px solid #ccc; padding: 3px 8px; text-align: right; }}
+td:first-child, th:first-child {{ text-align: left; }}
+.sw {{ display: inline-block; width: .9em; height: .9em; margin-right: .4em; border: 1px solid #666; }}
+</style></head><body>
+<h1>{esc(title)}</h1>
+<table>
+<tr><td>Patches</td><td>{figures.n_patches}</td></tr>
+<tr><td>Included (drawable)</td><td>{figures.n_included}</td></tr>
+<tr><td>Effective sample size (Σw)²/Σw²</td><td id="ess">{b.effective_sample_size:.1f}</td></tr>
+<tr><td>Largest oversampling (max weight / mean weight)</td><td id="max-oversampling">{b.max_oversampling:.3f}×</td></tr>
+<tr><td>Imbalance, largest / smallest class share: raw</td><td>{ratio[0]}</td></tr>
+<tr><td>Imbalance under the sampler weights</td><td>{ratio[1]}</td></tr>
+{setting_rows}
+</table>
+<h2>Classes</h2>
+<p>Share of labelled pixels over all patches (raw), and the share one epoch of
+<code>WeightedRandomSampler</code> with replacement feeds the model in expectation (weighted).</p>
+<table id="classes"><tr><th>class</th><th>value</th><th>raw share</th><th>weighted share</th><th>patches with the class</th></tr>
+{rows}</table>
+{_share_chart(figures, legend)}
+<h2>Sampler weights</h2>
+{_histogram_chart(figures)}
+{clusters}
+</body></html>
+"""
+
+
+def _imbalance(shares: np.ndarray) -> str:
+    positive = shares[shares > 0]
+    if len(positive) < 2:
+        return "–"
+    return f"{positive.max() / positive.min():.1f} : 1"
