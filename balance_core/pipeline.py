@@ -21,15 +21,15 @@ from .table import PatchTable
 from .uniqueness import compute_uniqueness
 from .weights import compute_weights
 
-# Keeps some patches of the grid, given the table and its footprints (n, 5, 2): e.g. an area of interest.
-Selector = Callable[[PatchTable, np.ndarray], np.ndarray]
+# Keeps some patches of the grid, given the table, its footprints (n, 5, 2) and their CRS (WKT): e.g. an area of interest.
+Selector = Callable[[PatchTable, np.ndarray, str], np.ndarray]
 
 
 def grid_step(dataset: Dataset, config: BalanceConfig, select: Selector | None = None) -> PatchTable:
     """Patch windows over every pair; `select` may drop some (their ids are not reused)."""
     table = dataset_grid(dataset, config)
     if select is not None:
-        table = table.take(np.flatnonzero(select(table, dataset_footprints(table, dataset))))
+        table = table.take(np.flatnonzero(select(table, dataset_footprints(table, dataset), dataset.crs_wkt)))
         if not len(table):
             raise AllExcludedError("No patch lies in the area of interest: check its extent and CRS.")
     return table

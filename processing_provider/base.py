@@ -1,10 +1,15 @@
-"""Shared base of the plugin's algorithms: instance creation, translation, dependency check."""
+"""Shared base of the plugin's algorithms: instance creation, translation, dependency checks."""
 import importlib.util
 
 from qgis.core import QgsProcessingAlgorithm
 from qgis.PyQt.QtCore import QCoreApplication
 
+from ..balance_core.dinov2 import INSTALL_HINT, missing_packages
+from ..balance_core.errors import BalanceError
+from ..balance_core.knn import available as knn_backend_available
+
 REQUIRED_MODULES = {"sklearn": "scikit-learn", "rasterio": "rasterio (Debian: python3-rasterio)"}
+GROUP, GROUP_ID = "Balanced sampling", "balancedsampling"
 
 
 def missing_modules() -> list[str]:
@@ -12,11 +17,21 @@ def missing_modules() -> list[str]:
 
 
 class PatchBalancerAlgorithm(QgsProcessingAlgorithm):
+    def __init__(self):
+        super().__init__()
+        self.stylers = []  # post-processors of this run's outputs, never class-level singletons
+
     def createInstance(self):
         return type(self)()
 
     def tr(self, text: str) -> str:
         return QCoreApplication.translate(type(self).__name__, text)
+
+    def group(self):
+        return self.tr(GROUP)
+
+    def groupId(self):
+        return GROUP_ID
 
     def canExecute(self):
         missing = missing_modules()
@@ -26,3 +41,18 @@ class PatchBalancerAlgorithm(QgsProcessingAlgorithm):
                 "Run `make setup` in the plugin folder, or install them with pip / apt."
             ).format(", ".join(missing))
         return True, ""
+
+    def check_config(self, config) -> str:
+        """'' when the settings can run here, else what to change or install."""
+        try:
+            config.validate()
+        except BalanceError as exc:
+            return str(exc)
+        if config.needs_uniqueness:
+            if config.embedder.strip().lower() != "descriptor" and missing_packages():
+                return self.tr("Missing {}. {}").format(", ".join(missing_packages()), INSTALL_HINT)
+            if config.knn_backend in ("hnsw", "faiss") and not knn_backend_available(config.knn_backend):
+                return self.tr("Nearest-neighbour search '{}' is not installed here; choose 'auto'.").format(config.knn_backend)
+            if config.embeddings_cache and importlib.util.find_spec("pyarrow") is None:
+                return self.tr("The embeddings cache needs pyarrow (pip install pyarrow); leave the cache empty to run without it.")
+        return ""

@@ -5,8 +5,14 @@ from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
 from .algorithms.build_balanced_dataset import BuildBalancedDatasetAlgorithm
+from .algorithms.compute_class_composition import ComputeClassCompositionAlgorithm
+from .algorithms.compute_sampler_weights import ComputeSamplerWeightsAlgorithm
+from .algorithms.compute_visual_uniqueness import ComputeVisualUniquenessAlgorithm
+from .algorithms.create_patch_grid import CreatePatchGridAlgorithm
 
 ICON = os.path.join(os.path.dirname(os.path.dirname(__file__)), "icon.svg")
+ALGORITHMS = (CreatePatchGridAlgorithm, ComputeClassCompositionAlgorithm, ComputeVisualUniquenessAlgorithm,
+              ComputeSamplerWeightsAlgorithm, BuildBalancedDatasetAlgorithm)
 
 
 class PatchBalancerProvider(QgsProcessingProvider):
@@ -26,4 +32,5 @@ class PatchBalancerProvider(QgsProcessingProvider):
         return ICON
 
     def loadAlgorithms(self):
-        self.addAlgorithm(BuildBalancedDatasetAlgorithm())
+        for algorithm in ALGORITHMS:
+            self.addAlgorithm(algorithm())

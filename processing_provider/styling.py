@@ -59,13 +59,31 @@ def sampler_weight_renderer(weights: np.ndarray) -> QgsGraduatedSymbolRenderer:
     return renderer
 
 
-def save_default_style(path: str, renderer: QgsGraduatedSymbolRenderer) -> str:
-    """Store the style in the GeoPackage's `layer_styles` as default; returns an error text or ''."""
+LEGEND_PROPERTY = "patch_balancer/classes"
+
+
+def style_layer(layer: QgsVectorLayer, renderer, aliases: dict, legend_json: str) -> None:
+    """Renderer (when given), class names as field aliases, and the legend as a custom property."""
+    if renderer is not None:
+        layer.setRenderer(renderer.clone())
+    for name, alias in aliases.items():
+        index = layer.fields().indexOf(name)
+        if index >= 0:
+            layer.setFieldAlias(index, alias)
+    if legend_json:
+        layer.setCustomProperty(LEGEND_PROPERTY, legend_json)
+
+
+def save_default_style(path: str, renderer, aliases: dict | None = None, legend_json: str = "") -> str:
+    """Store the style in the GeoPackage's `layer_styles` as default; returns an error text or ''.
+
+    QGIS opens the file styled, and a later step reads the class legend back from it.
+    """
     layer = QgsVectorLayer(path, "patches", "ogr")
     if not layer.isValid():
         return f"cannot open {path} to store its style"
-    layer.setRenderer(renderer.clone())
-    return layer.saveStyleToDatabase(STYLE_NAME, "Patch Balancer: graduated on sampler_weight", True, "")
+    style_layer(layer, renderer, aliases or {}, legend_json)
+    return layer.saveStyleToDatabase(STYLE_NAME, "Patch Balancer patch layer", True, "")
 
 
 # Post-processors waiting for their layer. QgsProcessingAlgorithm.run() executes a copy of the
@@ -74,18 +92,18 @@ def save_default_style(path: str, renderer: QgsGraduatedSymbolRenderer) -> str:
 _PENDING: set = set()
 
 
-class SamplerWeightStyler(QgsProcessingLayerPostProcessorInterface):
-    """Applies the renderer to the output layer once QGIS has loaded it."""
+class PatchLayerStyler(QgsProcessingLayerPostProcessorInterface):
+    """Names and styles the output layer once QGIS has loaded it."""
 
-    def __init__(self, renderer: QgsGraduatedSymbolRenderer, layer_name: str) -> None:
+    def __init__(self, renderer, layer_name: str, aliases: dict | None = None, legend_json: str = "") -> None:
         super().__init__()
-        self.renderer = renderer
-        self.layer_name = layer_name
+        self.renderer, self.layer_name = renderer, layer_name
+        self.aliases, self.legend_json = aliases or {}, legend_json
         _PENDING.add(self)
 
     def postProcessLayer(self, layer, context, feedback):
         if isinstance(layer, QgsVectorLayer):
             layer.setName(self.layer_name)
-            layer.setRenderer(self.renderer.clone())
+            style_layer(layer, self.renderer, self.aliases, self.legend_json)
             layer.triggerRepaint()
         _PENDING.discard(self)

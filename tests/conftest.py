@@ -84,3 +84,24 @@ def tiny_dinov2(tmp_path_factory) -> str:
     folder = tmp_path_factory.mktemp("tiny-dinov2")
     Dinov2Model(config).eval().save_pretrained(folder, safe_serialization=True)
     return str(folder)
+
+
+@pytest.fixture
+def lyon_tiles(tmp_path, data_dir):
+    """The Lyon scene cut into four 384 px tiles: images/tile_R_C_rgb.tif and masks/tile_R_C_mask.tif."""
+    import rasterio
+    from rasterio.windows import Window
+
+    folders = {"image": tmp_path / "images", "mask": tmp_path / "masks"}
+    for folder in folders.values():
+        folder.mkdir()
+    for role, source, suffix in (("image", "image_rgb.tif", "rgb"), ("mask", "labels.tif", "mask")):
+        with rasterio.open(data_dir / "lyon" / source) as src:
+            for r in range(2):
+                for c in range(2):
+                    window = Window(c * 384, r * 384, 384, 384)
+                    profile = dict(src.profile, width=384, height=384, transform=src.window_transform(window))
+                    profile.pop("blockxsize", None), profile.pop("blockysize", None), profile.pop("tiled", None)
+                    with rasterio.open(folders[role] / f"tile_{r}_{c}_{suffix}.tif", "w", **profile) as dst:
+                        dst.write(src.read(window=window))
+    return folders["image"], folders["mask"]

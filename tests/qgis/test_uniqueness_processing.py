@@ -101,8 +101,9 @@ def test_band_beyond_the_image_is_refused(processing_run, lyon, tmp_path):
 
 
 def test_missing_torch_is_explained_and_masks_only_still_runs(processing_run, provider, lyon, tmp_path, monkeypatch):
-    module = __import__(type(provider.algorithm("buildbalanceddataset")).__module__, fromlist=["missing_packages"])
-    monkeypatch.setattr(module, "missing_packages", lambda: ["torch", "transformers"])
+    from patch_balancer.processing_provider import base
+
+    monkeypatch.setattr(base, "missing_packages", lambda: ["torch", "transformers"])
     with pytest.raises(QgsProcessingException, match="Missing torch, transformers.*pip install torch"):
         processing_run(ALG, {**lyon, "MODE": BOTH, "OUTPUT": str(tmp_path / "p.gpkg")})
     assert processing_run(ALG, {**lyon, "MODE": MASKS_ONLY, "OUTPUT": str(tmp_path / "m.gpkg")})["PATCH_COUNT"] == 144

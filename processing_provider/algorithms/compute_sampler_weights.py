@@ -1,0 +1,72 @@
+"""Compute sampler weights: any patch layer with composition and/or uniqueness → sampler_weight (step 4 of 4)."""
+from qgis.core import QgsProcessingException
+
+from ...balance_core.errors import BalanceError
+from ...balance_core.pipeline import weights_step
+from ..base import PatchBalancerAlgorithm
+from ..class_legend import legend_or_error
+from ..feedback import FeedbackProgress
+from ..parameters import add_class_map_param, add_cluster_params, add_weight_params, read_config
+from ..patch_layer import publish_patch_layer, read_patch_source
+from ..weighted_outputs import add_weighted_outputs, finish_weighted
+from .patch_input import add_patch_input
+
+STEP_OF_SIGNAL = ("'Compute class composition'", "'Compute visual uniqueness'")
+MODE_OF_SIGNALS = {(True, False): "masks_only", (False, True): "embeddings_only", (True, True): "both"}
+
+
+class ComputeSamplerWeightsAlgorithm(PatchBalancerAlgorithm):
+    def name(self):
+        return "computesamplerweights"
+
+    def displayName(self):
+        return self.tr("4 · Compute sampler weights")
+
+    def shortHelpString(self):
+        return self.tr(
+            "Turns the patches' signals into one <b>sampler_weight</b>. The signals come from the layer's fields: "
+            "class composition from the c_&lt;value&gt; fractions (or a class_dist_json text, as the reference's "
+            "dataset_explorer tables hold it: any QGIS vector source works, PostGIS included — connect through a "
+            "QGIS connection with an authentication configuration, so no password is stored or logged), visual "
+            "uniqueness from uniqueness_score. Compositions are clustered (centred log-ratio → KMeans); the "
+            "sampling method combines the signals on tie-aware ranks; an optional cap limits oversampling. Patches "
+            "with excluded = 1 (or no labelled pixel) get 0, all others at least a small floor.<br><br>"
+            "<b>Balanced patches</b>: the input fields plus freq_cluster_id/size/weight (with composition) and "
+            "sampler_weight, graduated by weight. <b>Sampler CSV</b>: the same plus class_dist_json, for "
+            "WeightedRandomSampler. <b>Balance report</b>: HTML with the per-class shares raw vs weighted, a weight "
+            "histogram, the effective sample size, the largest oversampling factor and the clusters.")
+
+    def initAlgorithm(self, config=None):
+        add_patch_input(self, "Patches with c_<value> fraction fields (or class_dist_json) and/or uniqueness_score, "
+                              "e.g. the output of step 2 or 3, or a dataset_explorer table. An excluded field is honoured.")
+        add_cluster_params(self)
+        add_weight_params(self)
+        add_class_map_param(self)
+        add_weighted_outputs(self)
+
+    def processAlgorithm(self, parameters, context, feedback):
+        source = read_patch_source(self, parameters, "INPUT", context, feedback)
+        table = source.table
+        signals = (table.class_counts is not None, "uniqueness_score" in table)
+        if not any(signals):
+            raise QgsProcessingException(self.tr(
+                "The layer has neither class fractions (c_<value> fields or class_dist_json) nor uniqueness_score: "
+                "run 'Compute class composition' and/or 'Compute visual uniqueness' first."))
+        config = read_config(self, parameters, context, mode=MODE_OF_SIGNALS[signals])
+        needs = {"composition_only": (True, False), "uniqueness_only": (False, True)}.get(config.sampling_method, (True, True))
+        lacking = [name for need, have, name in zip(needs, signals, STEP_OF_SIGNAL) if need and not have]
+        if lacking:
+            raise QgsProcessingException(self.tr("Sampling method '{}' needs what {} adds; run it first, or choose "
+                                                 "another method.").format(config.sampling_method, " and ".join(lacking)))
+        try:
+            config.validate()
+            table = weights_step(table, config, FeedbackProgress(feedback))
+        except BalanceError as exc:
+            raise QgsProcessingException(str(exc)) from exc
+        legend = legend_or_error(self, parameters, context, patch_layer=source.layer,
+                                 mask_paths=table["mask_path"].tolist() if "mask_path" in table else ())
+        dest_id = publish_patch_layer(self, parameters, context, feedback, table, source.geometries, source.crs, legend,
+                                      self.tr("Balanced patches"), source.extra_fields, source.extra_values)
+        settings = {"Signals": config.mode, "Sampling method": config.sampling_method,
+                    "Oversampling cap": f"{config.max_oversampling:g}×" if config.max_oversampling else "none"}
+        return finish_weighted(self, parameters, context, table, legend, dest_id, settings)

@@ -1,0 +1,289 @@
+"""The plugin's parameters, in groups the algorithms share, and one reader that turns them into settings.
+
+Every algorithm adds the groups it needs; `read_config` reads whichever of them the
+algorithm has, so the step algorithms and the one-shot read a key the same way.
+"""
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingException,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterMultipleLayers,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterString,
+)
+from qgis.PyQt.QtCore import QVariant
+
+from ..balance_core.config import KNN_BACKENDS, MODES, PRECISIONS, SAMPLING_METHODS, BalanceConfig
+from ..balance_core.errors import BalanceError
+from ..balance_core.pairing import pair_by_name, pair_by_order, pair_folders
+
+Integer, Double = QgsProcessingParameterNumber.Integer, QgsProcessingParameterNumber.Double
+METHOD_CHOICES = ("",) + SAMPLING_METHODS  # "" = the default for the signals at hand
+DEVICES = ("auto", "cpu", "cuda")
+PAIRINGS = ("name", "order")
+AOI_MODES = ("intersects", "within")
+
+
+def add(alg, param, help_text, advanced=False):
+    param.setHelp(alg.tr(help_text))
+    if advanced:
+        param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+    alg.addParameter(param)
+
+
+def _optional_number(alg, key, label, kind, minimum=None, maximum=None, default=None):
+    param = QgsProcessingParameterNumber(key, alg.tr(label), kind, default, optional=True)
+    if minimum is not None:
+        param.setMinimum(minimum)
+    if maximum is not None:
+        param.setMaximum(maximum)
+    return param
+
+
+# --- raster pairs ------------------------------------------------------------------------------
+
+def add_raster_inputs(alg):
+    tr = alg.tr
+    add(alg, QgsProcessingParameterMultipleLayers("IMAGE", tr("Image raster(s)"), QgsProcessing.TypeRaster, optional=True),
+        "The imagery the model will see: one raster or several tiles (or use the image folder). Gives the patch "
+        "grid, the CRS (all rasters must share one) and the black-border check.")
+    add(alg, QgsProcessingParameterMultipleLayers("MASK", tr("Label mask raster(s)"), QgsProcessing.TypeRaster, optional=True),
+        "Integer class labels, one mask per image, each on exactly its image's pixel grid (same CRS, size, origin "
+        "and pixel size). Band 1 is read. Rasters may differ in size between pairs.")
+    add(alg, QgsProcessingParameterEnum("PAIRING", tr("Pair images and masks by"), options=[
+            tr("File name (tile_07_rgb.tif ↔ tile_07_mask.tif)"), tr("Order in the lists")], defaultValue=0),
+        "By file name: names must be equal once folder, extension and words like image/rgb/mask/label are removed; "
+        "a single image and a single mask always pair. By order: the n-th image goes with the n-th mask.")
+    add(alg, QgsProcessingParameterFile("IMAGE_FOLDER", tr("Image folder (instead of the image list)"),
+                                        QgsProcessingParameterFile.Folder, optional=True),
+        "Every raster file (.tif, .tiff, .vrt, .img, .jp2, .png) in this folder is an image; masks come from the mask "
+        "folder and pair by file name.")
+    add(alg, QgsProcessingParameterFile("MASK_FOLDER", tr("Mask folder (instead of the mask list)"),
+                                        QgsProcessingParameterFile.Folder, optional=True),
+        "The folder holding one mask per image of the image folder, paired by file name.")
+
+
+def _layer_paths(alg, parameters, key, context, role):
+    layers = alg.parameterAsLayerList(parameters, key, context)
+    paths = []
+    for layer in layers:
+        if layer.providerType() != "gdal":
+            raise QgsProcessingException(alg.tr(
+                "The {} raster must be a file read by GDAL (e.g. a GeoTIFF); '{}' comes from the '{}' provider."
+            ).format(role, layer.name(), layer.providerType()))
+        paths.append(layer.source())
+    return layers, paths
+
+
+def raster_pairs(alg, parameters, context):
+    """[(image_path, mask_path)] and the mask layers (for their renderers' class names)."""
+    image_folder = alg.parameterAsFile(parameters, "IMAGE_FOLDER", context)
+    mask_folder = alg.parameterAsFile(parameters, "MASK_FOLDER", context)
+    raw_images, raw_masks = parameters.get("IMAGE"), parameters.get("MASK")
+    if raw_images and not alg.parameterAsLayerList(parameters, "IMAGE", context):
+        raise QgsProcessingException(alg.tr("The image raster(s) could not be loaded: {}").format(raw_images))
+    if raw_masks and not alg.parameterAsLayerList(parameters, "MASK", context):
+        raise QgsProcessingException(alg.tr("The mask raster(s) could not be loaded: {}").format(raw_masks))
+    _, images = _layer_paths(alg, parameters, "IMAGE", context, "image")
+    mask_layers, masks = _layer_paths(alg, parameters, "MASK", context, "mask")
+    try:
+        if image_folder or mask_folder:
+            if not (image_folder and mask_folder):
+                raise QgsProcessingException(alg.tr("Give both an image folder and a mask folder, or neither."))
+            if images or masks:
+                raise QgsProcessingException(alg.tr("Give rasters as lists or as folders, not both."))
+            return pair_folders(image_folder, mask_folder), []
+        if not images or not masks:
+            raise QgsProcessingException(alg.tr(
+                "Give the image raster(s) and the label mask raster(s), or an image folder and a mask folder."))
+        pairing = PAIRINGS[alg.parameterAsEnum(parameters, "PAIRING", context)]
+        pairs = pair_by_order(images, masks) if pairing == "order" else pair_by_name(images, masks)
+    except BalanceError as exc:
+        raise QgsProcessingException(str(exc)) from exc
+    return pairs, mask_layers
+
+
+# --- groups of settings ------------------------------------------------------------------------
+
+def add_grid_params(alg):
+    tr = alg.tr
+    add(alg, QgsProcessingParameterNumber("PATCH_SIZE", tr("Patch size (pixels)"), Integer, 256, minValue=1),
+        "Side of the square patches, in pixels. Only full patches are made: a patch never reaches past the raster edge.")
+    add(alg, QgsProcessingParameterNumber("STRIDE", tr("Stride (pixels, 0 = patch size)"), Integer, 0, minValue=0),
+        "Step between patch origins. 0 tiles without overlap; smaller than the patch size gives overlapping patches.")
+
+
+def add_aoi_params(alg):
+    tr = alg.tr
+    add(alg, QgsProcessingParameterFeatureSource("AOI", tr("Area of interest"), [QgsProcessing.TypeVectorPolygon], optional=True),
+        "Optional polygons (any CRS): only patches in this area are kept. Patch ids stay those of the full grid.")
+    add(alg, QgsProcessingParameterEnum("AOI_MODE", tr("Keep patches that"), options=[
+            tr("intersect the area"), tr("lie inside the area")], defaultValue=0),
+        "Intersect: any overlap keeps a patch. Inside: only patches wholly within the area are kept.")
+
+
+def add_composition_params(alg):
+    tr = alg.tr
+    add(alg, _optional_number(alg, "NODATA", "Mask nodata value (empty = the band's own)", Integer),
+        "Mask value meaning 'no label'. Empty uses the mask band's nodata value. Class 0 is an ordinary class unless you name it here.")
+    add(alg, QgsProcessingParameterBoolean("IGNORE_BAND_NODATA", tr("Ignore the mask band's nodata value"), False),
+        "Tick for masks that wrongly declare their background class as nodata: that value then counts as a class.")
+    add(alg, QgsProcessingParameterBoolean("EXCLUDE_BORDER_NODATA", tr("Exclude patches with nodata on their border"), True),
+        "Excludes a patch when any mask pixel on its border is nodata (typically the edge of the labelled area).")
+    add(alg, QgsProcessingParameterBoolean("EXCLUDE_BLACK_BORDER", tr("Exclude patches with black image pixels on their border"), True),
+        "Excludes a patch when any image pixel on its border is black in every band (a collar outside the scene).")
+    add(alg, QgsProcessingParameterNumber("BLACK_TOLERANCE", tr("Black tolerance"), Double, 0.0, minValue=0.0),
+        "A pixel is black when every band is at most this value.")
+    add(alg, _optional_number(alg, "MIN_ENTROPY", "Minimum class entropy (nats, empty = none)", Double, 0.0),
+        "Excludes patches whose class entropy is below this value (0 = a single class). Empty keeps all.")
+    add(alg, _optional_number(alg, "MAX_NODATA_RATIO", "Maximum nodata ratio (0–1, empty = none)", Double, 0.0, 1.0),
+        "Excludes patches whose share of nodata pixels is above this value. Patches with no labelled pixel are always excluded.")
+
+
+def add_class_map_param(alg):
+    add(alg, QgsProcessingParameterFile("CLASS_MAP", alg.tr("Class names and colours (file)"), extension="", optional=True),
+        "Optional text file, one class per line: value,name,#rrggbb (or QGIS's exported colour map: "
+        "value,r,g,b,alpha,label). Without it, names and colours come from the mask layer's paletted / unique-values "
+        "style, the mask file's attribute table or colour table, or the input patch layer. Used in field aliases, "
+        "the report and the dock.")
+
+
+def add_mode_param(alg):
+    add(alg, QgsProcessingParameterEnum("MODE", alg.tr("Signals"), options=[
+            alg.tr("Masks only: class composition"),
+            alg.tr("Embeddings only: visual uniqueness"),
+            alg.tr("Both: composition and uniqueness")], defaultValue=0),
+        "Masks only needs no model and is fast. Embeddings compute an image embedding per included patch "
+        "(DINOv2 on a CPU: tens of patches per second) and need torch and transformers, or the 'descriptor' embedder.")
+
+
+def add_cluster_params(alg):
+    tr = alg.tr
+    add(alg, QgsProcessingParameterNumber("K_MIN", tr("Minimum number of clusters"), Integer, 4, minValue=1),
+        "Smallest K tried by the elbow search over the composition clusters.")
+    add(alg, QgsProcessingParameterNumber("K_MAX", tr("Maximum number of clusters"), Integer, 16, minValue=1),
+        "Largest K tried by the elbow search. K never exceeds the number of distinct compositions.")
+    add(alg, QgsProcessingParameterNumber("K", tr("Fixed number of clusters (0 = elbow)"), Integer, 0, minValue=0),
+        "Use exactly this K instead of the elbow of the inertia curve.")
+    add(alg, QgsProcessingParameterNumber("SEED", tr("Random seed"), Integer, 42),
+        "Seed of KMeans (and of the approximate neighbour search): the same inputs and seed give the same weights.")
+
+
+def add_weight_params(alg):
+    tr = alg.tr
+    add(alg, QgsProcessingParameterEnum("SAMPLING_METHOD", tr("Sampling method"), options=[
+            tr("Default for the signals (rank_max for both, else the one signal)")] + list(SAMPLING_METHODS),
+            defaultValue=0),
+        "How the two signals become one weight, on tie-aware percentile ranks among included patches: "
+        "rank_max = max of the ranks (a patch rare in either sense is favoured), rank_multiply = product "
+        "(rare in both), rank_add = mean, multiplicative = product of the raw scores, composition_only, "
+        "uniqueness_only. A method needing a signal that is not computed is refused before any work.")
+    add(alg, _optional_number(alg, "MAX_OVERSAMPLING", "Oversampling cap (× the mean weight, empty = none)", Double, 1.0),
+        "Optional, e.g. 5: no patch is drawn more than this many times as often as the average patch. Weights are "
+        "capped and re-normalised so their mean over all rows is 1: each weight is then the patch's expected draws "
+        "per epoch of WeightedRandomSampler(num_samples = number of rows).")
+
+
+def add_embedding_params(alg):
+    tr = alg.tr
+    add(alg, QgsProcessingParameterString("EMBEDDER", tr("Embedder"), defaultValue="dinov2-small"),
+        "dinov2-small, dinov2-base or dinov2-large (facebook/dinov2-* on Hugging Face, downloaded once), "
+        "any Hugging Face model id, a local model folder (offline use: config.json + model.safetensors), "
+        "or 'descriptor': a weights-free colour/texture/layout descriptor — fast, but less semantic than DINOv2.")
+    add(alg, QgsProcessingParameterString("BANDS", tr("Image bands for the embedder (e.g. 4,3,2)"), optional=True),
+        "One band (shown as grey) or three bands (as red, green, blue), 1-based, comma-separated. Empty: the first "
+        "three, or band 1 for a one-band image. Non-8-bit bands are scaled by their 2nd–98th percentiles per image.",
+        advanced=True)
+    add(alg, QgsProcessingParameterNumber("BATCH_SIZE", tr("Batch size"), Integer, 32, minValue=1),
+        "Patches embedded at once. Larger is faster on a GPU; on a CPU 16–64 is enough.", advanced=True)
+    add(alg, QgsProcessingParameterEnum("DEVICE", tr("Device"), options=list(DEVICES), defaultValue=0),
+        "auto uses a CUDA GPU when torch sees one, else the CPU.", advanced=True)
+    add(alg, QgsProcessingParameterEnum("PRECISION", tr("Precision"), options=list(PRECISIONS), defaultValue=0),
+        "auto computes in bfloat16 where the device does so natively (recent GPUs; CPUs with AVX512-BF16 "
+        "or AMX, about twice as fast), else float32. fp32 reproduces the plain transformers forward exactly.",
+        advanced=True)
+    add(alg, QgsProcessingParameterNumber("K_NEIGHBORS", tr("Neighbours for uniqueness (k)"), Integer, 5, minValue=1),
+        "Uniqueness is the mean cosine distance to this many nearest included patches (itself excluded), over the "
+        "whole dataset.")
+    add(alg, QgsProcessingParameterEnum("KNN_BACKEND", tr("Nearest-neighbour search"), options=list(KNN_BACKENDS), defaultValue=0),
+        "auto: exact up to 20,000 patches, hnsw above. exact = blocked matrix product; hnsw = approximate "
+        "graph search (hnswlib) with exact re-ranking; sklearn = scikit-learn brute force; faiss = when installed.",
+        advanced=True)
+    add(alg, QgsProcessingParameterFileDestination("EMBEDDINGS_CACHE", tr("Embeddings cache (Parquet)"),
+                                                   tr("Parquet files (*.parquet)"), optional=True, createByDefault=False),
+        "Optional. An existing cache is read and extended, never overwritten: patches already embedded with the same "
+        "model, bands and scaling are read instead of computed. Rows for other models or windows are kept, never matched.")
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+def optional_value(alg, parameters, key, context, as_int):
+    value = parameters.get(key)
+    if value is None or value == "" or (isinstance(value, QVariant) and value.isNull()):
+        return None  # qgis_process passes an empty value as a NULL QVariant
+    return alg.parameterAsInt(parameters, key, context) if as_int else alg.parameterAsDouble(parameters, key, context)
+
+
+def read_bands(alg, parameters, context) -> tuple:
+    value = parameters.get("BANDS")
+    if isinstance(value, (list, tuple)):
+        items = [str(v) for v in value]
+    else:
+        items = alg.parameterAsString(parameters, "BANDS", context).replace(";", ",").split(",")
+    try:
+        return tuple(int(v) for v in (i.strip() for i in items) if v)
+    except ValueError as exc:
+        raise QgsProcessingException(alg.tr("Bands must be 1-based band numbers such as 4,3,2; got {}").format(value)) from exc
+
+
+def read_config(alg, parameters, context, **fixed) -> BalanceConfig:
+    """The settings from whichever parameters `alg` has; `fixed` sets the rest (e.g. the mode of a step)."""
+    has = {p.name() for p in alg.parameterDefinitions()}
+    values = {}
+
+    def number(key, field, as_int=True):
+        if key in has:
+            values[field] = alg.parameterAsInt(parameters, key, context) if as_int else alg.parameterAsDouble(parameters, key, context)
+
+    def flag(key, field):
+        if key in has:
+            values[field] = alg.parameterAsBool(parameters, key, context)
+
+    def maybe(key, field, as_int):
+        if key in has:
+            values[field] = optional_value(alg, parameters, key, context, as_int)
+
+    number("PATCH_SIZE", "patch_size")
+    number("STRIDE", "stride")
+    maybe("NODATA", "nodata", True)
+    flag("IGNORE_BAND_NODATA", "ignore_band_nodata")
+    flag("EXCLUDE_BORDER_NODATA", "exclude_border_nodata")
+    flag("EXCLUDE_BLACK_BORDER", "exclude_black_border")
+    number("BLACK_TOLERANCE", "black_tolerance", False)
+    maybe("MIN_ENTROPY", "min_entropy", False)
+    maybe("MAX_NODATA_RATIO", "max_nodata_ratio", False)
+    number("K_MIN", "k_min")
+    number("K_MAX", "k_max")
+    number("K", "k")
+    number("SEED", "seed")
+    maybe("MAX_OVERSAMPLING", "max_oversampling", False)
+    if "MODE" in has:
+        values["mode"] = MODES[alg.parameterAsEnum(parameters, "MODE", context)]
+    if "SAMPLING_METHOD" in has:
+        values["method"] = METHOD_CHOICES[alg.parameterAsEnum(parameters, "SAMPLING_METHOD", context)]
+    if "EMBEDDER" in has:
+        values["embedder"] = alg.parameterAsString(parameters, "EMBEDDER", context) or "dinov2-small"
+        values["bands"] = read_bands(alg, parameters, context)
+        number("BATCH_SIZE", "batch_size")
+        values["device"] = DEVICES[alg.parameterAsEnum(parameters, "DEVICE", context)]
+        values["precision"] = PRECISIONS[alg.parameterAsEnum(parameters, "PRECISION", context)]
+        number("K_NEIGHBORS", "k_neighbors")
+        values["knn_backend"] = KNN_BACKENDS[alg.parameterAsEnum(parameters, "KNN_BACKEND", context)]
+        values["embeddings_cache"] = alg.parameterAsFileOutput(parameters, "EMBEDDINGS_CACHE", context) or None
+    values.update(fixed)
+    return BalanceConfig(**values)

@@ -1,0 +1,54 @@
+"""What the two weighting algorithms (the step and the one-shot) add after the patch layer:
+the sampler CSV, the HTML report, and the figures returned as outputs."""
+from qgis.core import (
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterFeatureSink,
+    QgsProcessing,
+    QgsProcessingParameterFileDestination,
+)
+
+from ..balance_core.report import render_report
+from ..balance_core.writers import atomic_path, write_csv
+from .parameters import add
+
+
+def add_weighted_outputs(alg):
+    tr = alg.tr
+    add(alg, QgsProcessingParameterFeatureSink("OUTPUT", tr("Balanced patches"), QgsProcessing.TypeVectorPolygon),
+        "Patch footprints with composition, exclusion flags, clusters, uniqueness and sampler_weight, styled by weight.")
+    add(alg, QgsProcessingParameterFileDestination("OUTPUT_CSV", tr("Sampler CSV"), tr("CSV files (*.csv)"),
+                                                   optional=True, createByDefault=False),
+        "Optional CSV with the same columns plus class_dist_json, for PyTorch's WeightedRandomSampler.")
+    add(alg, QgsProcessingParameterFileDestination("REPORT", tr("Balance report"), tr("HTML files (*.html)"),
+                                                   optional=True, createByDefault=False),
+        "Optional HTML report (opens in the Processing results viewer): per class the share of labelled pixels raw "
+        "and under the weights and the patches holding it; a weight histogram; the effective sample size; the largest "
+        "oversampling factor; the composition clusters.")
+    for key, label in (("PATCH_COUNT", "Number of patches"), ("EXCLUDED_COUNT", "Number of excluded patches"),
+                       ("CLUSTER_COUNT", "Number of composition clusters"),
+                       ("EFFECTIVE_SAMPLE_SIZE", "Effective sample size (Σw)²/Σw²"),
+                       ("MAX_OVERSAMPLING", "Largest oversampling factor (max weight / mean weight)")):
+        alg.addOutput(QgsProcessingOutputNumber(key, tr(label)))
+
+
+def finish_weighted(alg, parameters, context, table, legend, dest_id, settings: dict) -> dict:
+    csv_path = alg.parameterAsFileOutput(parameters, "OUTPUT_CSV", context)
+    report_path = alg.parameterAsFileOutput(parameters, "REPORT", context)
+    if csv_path:
+        write_csv(table, csv_path)
+    if report_path:
+        text = render_report(table, legend, "Patch Balancer — balance report", settings)
+        with atomic_path(report_path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    included = ~table["excluded"]
+    weights = table["sampler_weight"]  # never all 0 (checked by the engine)
+    return {
+        "OUTPUT": dest_id,
+        "OUTPUT_CSV": csv_path or None,
+        "REPORT": report_path or None,
+        "PATCH_COUNT": len(table),
+        "EXCLUDED_COUNT": int(table["excluded"].sum()),
+        "CLUSTER_COUNT": int(len(set(table["freq_cluster_id"][included].tolist()))) if "freq_cluster_id" in table else 0,
+        "EFFECTIVE_SAMPLE_SIZE": float(weights.sum() ** 2 / (weights ** 2).sum()),
+        "MAX_OVERSAMPLING": float(weights.max() / weights.mean()),
+    }
