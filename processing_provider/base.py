@@ -7,6 +7,7 @@ from qgis.PyQt.QtCore import QCoreApplication
 from ..balance_core.dinov2 import INSTALL_HINT, missing_packages
 from ..balance_core.errors import BalanceError
 from ..balance_core.knn import available as knn_backend_available
+from .patch_layer import safe_source_name
 
 REQUIRED_MODULES = {"sklearn": "scikit-learn", "rasterio": "rasterio (Debian: python3-rasterio)"}
 GROUP, GROUP_ID = "Balanced sampling", "balancedsampling"
@@ -41,6 +42,10 @@ class PatchBalancerAlgorithm(QgsProcessingAlgorithm):
                 "Run `make setup` in the plugin folder, or install them with pip / apt."
             ).format(", ".join(missing))
         return True, ""
+
+    def checkParameterValues(self, parameters, context):
+        ok, message = super().checkParameterValues(parameters, context)
+        return ok, safe_source_name(message)  # QGIS quotes an unloadable source verbatim, password included
 
     def check_config(self, config) -> str:
         """'' when the settings can run here, else what to change or install."""

@@ -4,12 +4,12 @@ Fields the plugin does not own (an analyst's notes, a split column) are carried 
 every step unchanged, after the plugin's own fields.
 """
 import os
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 from qgis.core import (
     QgsCoordinateReferenceSystem,
-    QgsDataSourceUri,
     QgsFeature,
     QgsFeatureRequest,
     QgsFeatureSink,
@@ -26,7 +26,7 @@ from ..balance_core.legend import Legend, class_name, legend_to_json
 from ..balance_core.patch_records import class_value, table_from_records
 from ..balance_core.schema import FLOAT, INT, OWN_FIELDS, class_field, output_columns
 from ..balance_core.table import PatchTable
-from .styling import PatchLayerStyler, sampler_weight_renderer, save_default_style
+from .styling import PatchLayerStyler, sampler_weight_renderer, save_default_style, style_layer
 
 QVARIANT_TYPES = {INT: QVariant.LongLong, FLOAT: QVariant.Double}
 BATCH = 2000
@@ -42,9 +42,12 @@ class PatchSource:
     layer: object = None  # the QgsVectorLayer when there is one (for its stored legend)
 
 
-def safe_source_name(text: str) -> str:
-    """A data source string with any password removed (PostGIS URIs may hold one)."""
-    return QgsDataSourceUri.removePassword(str(text))
+PASSWORD = re.compile(r"""(password\s*=\s*)('[^']*'|"[^"]*"|\S+)|(://[^:/@\s]+:)[^@\s]+@""", re.IGNORECASE)
+
+
+def safe_source_name(text) -> str:
+    """A data source string (or message quoting one) with any password masked (PostGIS URIs may hold one)."""
+    return PASSWORD.sub(lambda m: (m.group(1) + "***") if m.group(1) else (m.group(3) + "***@"), str(text))
 
 
 def _plain(value):
@@ -153,6 +156,9 @@ def publish_patch_layer(alg, parameters, context, feedback, table, geometries, c
         error = save_default_style(dest_id, renderer, aliases, legend_json)
         if error:
             feedback.pushWarning(alg.tr("The style could not be stored in the GeoPackage: {}").format(error))
+    memory_layer = context.temporaryLayerStore().mapLayer(dest_id)  # TEMPORARY_OUTPUT: style it right away
+    if memory_layer is not None:
+        style_layer(memory_layer, renderer, aliases, legend_json)
     if context.willLoadLayerOnCompletion(dest_id):
         styler = PatchLayerStyler(renderer, layer_name, aliases, legend_json)
         alg.stylers.append(styler)
