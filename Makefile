@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP_INSTALL := $(PY) -m pip install --disable-pip-version-check -q -c constraints.txt
 
-.PHONY: all setup demo test test-core bench clean
+.PHONY: all setup demo test test-core bench model clean
 
 all: demo
 
@@ -30,6 +30,9 @@ bench: setup
 	$(PY) bench/bench_mask_stats.py
 	$(PY) bench/bench_embeddings.py
 	$(PY) bench/bench_uniqueness.py
+
+model: setup
+	$(PY) scripts/make_model.py
 
 clean:
 	rm -rf $(VENV) .qgis demo_output .pytest_cache

@@ -20,9 +20,12 @@ from balance_core.class_balance import class_balance  # noqa: E402
 from demo_scene import CLASS_NAMES, write_scene  # noqa: E402
 
 
-def run_algorithm(image: Path, mask: Path, gpkg: Path, table: Path, patch_size: int) -> dict:
+def run_algorithm(image: Path, mask: Path, gpkg: Path, table: Path, report: Path, patch_size: int) -> dict:
+    class_map = gpkg.parent / "demo_classes.csv"
+    class_map.write_text("value,name\n" + "".join(f"{v},{n}\n" for v, n in CLASS_NAMES.items()))
     command = [str(REPO / "scripts" / "qgis_process"), "--json", "run", "patchbalancer:buildbalanceddataset", "--",
-               f"IMAGE={image}", f"MASK={mask}", f"PATCH_SIZE={patch_size}", f"OUTPUT={gpkg}", f"OUTPUT_CSV={table}"]
+               f"IMAGE={image}", f"MASK={mask}", f"PATCH_SIZE={patch_size}", f"CLASS_MAP={class_map}",
+               "MAX_OVERSAMPLING=5", f"OUTPUT={gpkg}", f"OUTPUT_CSV={table}", f"REPORT={report}"]
     print("$ " + " ".join(command[:4]) + " -- " + " ".join(command[5:]))
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
@@ -88,12 +91,13 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     image, mask = out / "demo_image.tif", out / "demo_mask.tif"
     gpkg, table, png = out / "demo_patches.gpkg", out / "demo_patches.csv", out / "demo_map.png"
+    report = out / "demo_report.html"
     print(f"Generating a {args.size}×{args.size} px demo scene in {out}")
     write_scene(str(image), str(mask), args.size)
-    results = run_algorithm(image, mask, gpkg, table, args.patch_size)
+    results = run_algorithm(image, mask, gpkg, table, report, args.patch_size)
     render_map(image, gpkg, png)
     summarise(table, results)
-    print(f"\nOutputs: {gpkg}, {table}, {png}")
+    print(f"\nOutputs: {gpkg}, {table}, {png}, {report}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ["QT_HASH_SEED"] = "0"  # stable XML attribute order, so regenerating gives no spurious diff
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "models" / "patch_balancer_chain.model3"
 
