@@ -41,7 +41,7 @@ def open_dataset(paths: Sequence[tuple[str, str]], progress: Progress | None = N
     if not paths:
         raise InvalidParameterError("No image/mask pair given.")
     pairs = []
-    for i, (image, mask) in enumerate(dict.fromkeys(paths)):  # a pair listed twice is used once
+    for image, mask in dict.fromkeys(paths):  # a pair listed twice is used once
         if progress is not None:
             check_cancelled(progress)
         pairs.append(open_pair(image, mask))

@@ -1,12 +1,13 @@
 """Shared base of the plugin's algorithms: instance creation, translation, dependency checks."""
 import importlib.util
 
-from qgis.core import QgsProcessingAlgorithm
+from qgis.core import QgsProcessingAlgorithm, QgsProcessingException
 from qgis.PyQt.QtCore import QCoreApplication
 
 from ..balance_core.dinov2 import INSTALL_HINT, missing_packages
 from ..balance_core.errors import BalanceError
 from ..balance_core.knn import available as knn_backend_available
+from .parameters import check_all_loaded
 from .patch_layer import safe_source_name
 
 REQUIRED_MODULES = {"sklearn": "scikit-learn", "rasterio": "rasterio (Debian: python3-rasterio)"}
@@ -44,6 +45,12 @@ class PatchBalancerAlgorithm(QgsProcessingAlgorithm):
         return True, ""
 
     def checkParameterValues(self, parameters, context):
+        for key, role in (("IMAGE", "image"), ("MASK", "mask")):
+            if self.parameterDefinition(key) is not None:
+                try:  # before QGIS's own check, which only says "Incorrect parameter value"
+                    check_all_loaded(self, parameters, key, context, role)
+                except QgsProcessingException as exc:
+                    return False, str(exc)
         ok, message = super().checkParameterValues(parameters, context)
         return ok, safe_source_name(message)  # QGIS quotes an unloadable source verbatim, password included
 

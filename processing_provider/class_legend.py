@@ -3,7 +3,12 @@
 Merged with the engine's sources (the masks' own attribute/colour tables, a class-map file);
 later sources win: mask files → input patch layer → mask layer style → class-map file.
 """
-from qgis.core import QgsPalettedRasterRenderer, QgsSingleBandPseudoColorRenderer, QgsVectorLayer
+from qgis.core import (
+    QgsPalettedRasterRenderer,
+    QgsProcessingException,
+    QgsSingleBandPseudoColorRenderer,
+    QgsVectorLayer,
+)
 
 from ..balance_core.errors import BalanceError
 from ..balance_core.legend import ClassInfo, Legend, legend_from_json, legend_from_raster, read_class_map
@@ -57,8 +62,6 @@ def resolve_legend(class_map: str = "", mask_layers=(), patch_layer=None, mask_p
 
 
 def legend_or_error(alg, parameters, context, **sources) -> Legend:
-    from qgis.core import QgsProcessingException
-
     path = alg.parameterAsFile(parameters, "CLASS_MAP", context) if alg.parameterDefinition("CLASS_MAP") else ""
     try:
         return resolve_legend(path, **sources)

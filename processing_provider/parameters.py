@@ -80,15 +80,26 @@ def _layer_paths(alg, parameters, key, context, role):
     return layers, paths
 
 
+def check_all_loaded(alg, parameters, key, context, role):
+    """A raster that cannot be loaded would silently drop out of the list; name it instead."""
+    raw = parameters.get(key)
+    if not raw:
+        return
+    raw = raw if isinstance(raw, (list, tuple)) else [raw]
+    loaded = alg.parameterAsLayerList(parameters, key, context)
+    if len(loaded) < len(raw):
+        sources = {layer.source() for layer in loaded} | {layer.id() for layer in loaded}
+        missing = [str(r) for r in raw if isinstance(r, str) and r not in sources] or [str(r) for r in raw]
+        raise QgsProcessingException(alg.tr("{} of {} {} raster(s) ({}) could not be loaded: {}").format(
+            len(raw) - len(loaded), len(raw), role, key, ", ".join(missing[:5])))
+
+
 def raster_pairs(alg, parameters, context):
     """[(image_path, mask_path)] and the mask layers (for their renderers' class names)."""
     image_folder = alg.parameterAsFile(parameters, "IMAGE_FOLDER", context)
     mask_folder = alg.parameterAsFile(parameters, "MASK_FOLDER", context)
-    raw_images, raw_masks = parameters.get("IMAGE"), parameters.get("MASK")
-    if raw_images and not alg.parameterAsLayerList(parameters, "IMAGE", context):
-        raise QgsProcessingException(alg.tr("The image raster(s) could not be loaded: {}").format(raw_images))
-    if raw_masks and not alg.parameterAsLayerList(parameters, "MASK", context):
-        raise QgsProcessingException(alg.tr("The mask raster(s) could not be loaded: {}").format(raw_masks))
+    for key, role in (("IMAGE", "image"), ("MASK", "mask")):
+        check_all_loaded(alg, parameters, key, context, role)
     _, images = _layer_paths(alg, parameters, "IMAGE", context, "image")
     mask_layers, masks = _layer_paths(alg, parameters, "MASK", context, "mask")
     try:

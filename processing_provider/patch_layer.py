@@ -17,6 +17,7 @@ from qgis.core import (
     QgsFields,
     QgsGeometry,
     QgsProcessingException,
+    QgsVectorLayer,
     QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import QVariant
@@ -39,7 +40,7 @@ class PatchSource:
     crs: QgsCoordinateReferenceSystem
     extra_fields: QgsFields = field(default_factory=QgsFields)
     extra_values: list = field(default_factory=list)  # per row, values of extra_fields
-    layer: object = None  # the QgsVectorLayer when there is one (for its stored legend)
+    layer: QgsVectorLayer | None = None  # the layer behind the source, for its stored legend
 
 
 PASSWORD = re.compile(r"""(password\s*=\s*)('[^']*'|"[^"]*"|\S+)|(://[^:/@\s]+:)[^@\s]+@""", re.IGNORECASE)
@@ -87,7 +88,7 @@ def read_patch_source(alg, parameters, key, context, feedback, *, need_windows=F
                        alg.parameterAsVectorLayer(parameters, key, context))
 
 
-def patch_fields(table: PatchTable, legend: Legend | None = None, extra: QgsFields | None = None) -> QgsFields:
+def patch_fields(table: PatchTable, extra: QgsFields | None = None) -> QgsFields:
     fields = QgsFields()
     for column in output_columns(table):
         fields.append(QgsField(column.name, QVARIANT_TYPES.get(column.kind, QVariant.String)))
@@ -141,7 +142,7 @@ def publish_patch_layer(alg, parameters, context, feedback, table, geometries, c
                         extra_fields=None, extra_values=None, key="OUTPUT") -> str:
     """Write the patch layer, style it (graduated on sampler_weight when there is one, class names as aliases),
     store that style in a GeoPackage as its default, and return the destination id."""
-    fields = patch_fields(table, legend, extra_fields)
+    fields = patch_fields(table, extra_fields)
     sink, dest_id = alg.parameterAsSink(parameters, key, context, fields, QgsWkbTypes.Polygon, crs)
     if sink is None:
         raise QgsProcessingException(alg.invalidSinkError(parameters, key))

@@ -1,9 +1,9 @@
 """What the two weighting algorithms (the step and the one-shot) add after the patch layer:
 the sampler CSV, the HTML report, and the figures returned as outputs."""
 from qgis.core import (
+    QgsProcessing,
     QgsProcessingOutputNumber,
     QgsProcessingParameterFeatureSink,
-    QgsProcessing,
     QgsProcessingParameterFileDestination,
 )
 

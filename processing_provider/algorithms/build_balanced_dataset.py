@@ -3,6 +3,7 @@ from qgis.core import QgsCoordinateReferenceSystem, QgsProcessingException
 
 from ...balance_core.dataset import dataset_footprints
 from ...balance_core.errors import BalanceError
+from ...balance_core.progress import SubProgress
 from ...balance_core.pipeline import build_balanced_dataset
 from ..aoi import aoi_selector
 from ..base import PatchBalancerAlgorithm
@@ -80,7 +81,7 @@ class BuildBalancedDatasetAlgorithm(PatchBalancerAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):
         pairs, mask_layers = raster_pairs(self, parameters, context)
         config = read_config(self, parameters, context)
-        progress = FeedbackProgress(feedback)
+        progress = SubProgress(FeedbackProgress(feedback), 0.0, 0.9)  # writing the layer takes the rest
         try:  # the pipeline validates the settings before any work
             table, dataset = build_balanced_dataset(pairs, config, progress,
                                                     select=aoi_selector(self, parameters, context))

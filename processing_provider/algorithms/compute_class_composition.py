@@ -3,6 +3,7 @@ from qgis.core import QgsProcessing, QgsProcessingException, QgsProcessingOutput
 
 from ...balance_core.dataset import open_dataset
 from ...balance_core.errors import BalanceError
+from ...balance_core.progress import SubProgress
 from ...balance_core.pipeline import composition_step
 from ..base import PatchBalancerAlgorithm
 from ..class_legend import legend_or_error
@@ -43,7 +44,7 @@ class ComputeClassCompositionAlgorithm(PatchBalancerAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):
         source = read_patch_source(self, parameters, "INPUT", context, feedback, need_windows=True)
         config = read_config(self, parameters, context)
-        progress = FeedbackProgress(feedback)
+        progress = SubProgress(FeedbackProgress(feedback), 0.1, 0.9)  # reading below, writing above
         try:
             config.validate()
             dataset = open_dataset(distinct_pairs(source.table), progress)

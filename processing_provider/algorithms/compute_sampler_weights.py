@@ -2,6 +2,7 @@
 from qgis.core import QgsProcessingException
 
 from ...balance_core.errors import BalanceError
+from ...balance_core.progress import SubProgress
 from ...balance_core.pipeline import weights_step
 from ..base import PatchBalancerAlgorithm
 from ..class_legend import legend_or_error
@@ -60,7 +61,7 @@ class ComputeSamplerWeightsAlgorithm(PatchBalancerAlgorithm):
                                                  "another method.").format(config.sampling_method, " and ".join(lacking)))
         try:
             config.validate()
-            table = weights_step(table, config, FeedbackProgress(feedback))
+            table = weights_step(table, config, SubProgress(FeedbackProgress(feedback), 0.1, 0.9))
         except BalanceError as exc:
             raise QgsProcessingException(str(exc)) from exc
         legend = legend_or_error(self, parameters, context, patch_layer=source.layer,

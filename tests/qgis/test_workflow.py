@@ -94,6 +94,7 @@ def test_batch_of_pairs_by_name_and_by_order(processing_run, tiles, tmp_path):
     (lambda i, m: {"IMAGE": i, "MASK": m[:3]}, r"no mask for image\(s\) tile_1_1_rgb\.tif"),
     (lambda i, m: {"IMAGE": i, "MASK": m[:3], "PAIRING": 1}, "4 image.*3 mask"),
     (lambda i, m: {"IMAGE": i}, "Give the image raster"),
+    (lambda i, m: {"IMAGE": i[:3] + ["/nowhere/tile_1_1_rgb.tif"], "MASK": m}, r"1 of 4 image raster\(s\) \(IMAGE\) could not be loaded: /nowhere"),
     (lambda i, m: {"IMAGE_FOLDER": str(Path(i[0]).parent)}, "both an image folder and a mask folder"),
 ])
 def test_pairing_errors_are_clear(processing_run, tiles, tmp_path, params, message):
