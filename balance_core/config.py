@@ -34,6 +34,11 @@ _COMPUTES = {
 _DEFAULT_METHOD = {"masks_only": "composition_only", "embeddings_only": "uniqueness_only", "both": "rank_max"}
 
 
+def needed_signals(method: str) -> frozenset[str]:
+    """The signals ("composition", "uniqueness") a sampling method combines."""
+    return frozenset(_NEEDS[method])
+
+
 @dataclass(frozen=True)
 class BalanceConfig:
     patch_size: int = 256

@@ -88,16 +88,15 @@ def dataset_grid(dataset: Dataset, config: BalanceConfig) -> PatchTable:
 
 def pair_groups(table: PatchTable) -> list[tuple[tuple[str, str], np.ndarray]]:
     """Row indices of each (image_path, mask_path), in first-seen order, sorted by window within."""
-    keys = list(zip(table["image_path"].tolist(), table["mask_path"].tolist()))
-    groups: dict[tuple[str, str], list[int]] = {}
-    for i, key in enumerate(keys):
-        groups.setdefault(key, []).append(i)
-    out = []
-    for key, rows in groups.items():
-        rows = np.asarray(rows, dtype=np.int64)
-        order = np.lexsort((table["col_off"][rows], table["row_off"][rows]))
-        out.append((key, rows[order]))
-    return out
+    if not len(table):
+        return []
+    keys = np.char.add(np.char.add(table["image_path"].astype(str), "\0"), table["mask_path"].astype(str))
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    group = np.argsort(np.argsort(first))[inverse]  # groups numbered in first-seen order
+    order = np.lexsort((table["col_off"], table["row_off"], group))
+    bounds = np.flatnonzero(np.diff(group[order])) + 1
+    return [((str(table["image_path"][rows[0]]), str(table["mask_path"][rows[0]])), rows)
+            for rows in np.split(order, bounds)]
 
 
 def check_windows(table: PatchTable, dataset: Dataset) -> None:

@@ -1,6 +1,7 @@
 """Compute sampler weights: any patch layer with composition and/or uniqueness → sampler_weight (step 4 of 4)."""
 from qgis.core import QgsProcessingException
 
+from ...balance_core.config import SAMPLING_METHODS, needed_signals
 from ...balance_core.errors import BalanceError
 from ...balance_core.progress import SubProgress
 from ...balance_core.pipeline import weights_step
@@ -12,7 +13,7 @@ from ..patch_layer import publish_patch_layer, read_patch_source
 from ..weighted_outputs import add_weighted_outputs, finish_weighted
 from .patch_input import add_patch_input
 
-STEP_OF_SIGNAL = ("'Compute class composition'", "'Compute visual uniqueness'")
+STEP_OF_SIGNAL = (("composition", "'Compute class composition'"), ("uniqueness", "'Compute visual uniqueness'"))
 MODE_OF_SIGNALS = {(True, False): "masks_only", (False, True): "embeddings_only", (True, True): "both"}
 
 
@@ -54,8 +55,8 @@ class ComputeSamplerWeightsAlgorithm(PatchBalancerAlgorithm):
                 "The layer has neither class fractions (c_<value> fields or class_dist_json) nor uniqueness_score: "
                 "run 'Compute class composition' and/or 'Compute visual uniqueness' first."))
         config = read_config(self, parameters, context, mode=MODE_OF_SIGNALS[signals])
-        needs = {"composition_only": (True, False), "uniqueness_only": (False, True)}.get(config.sampling_method, (True, True))
-        lacking = [name for need, have, name in zip(needs, signals, STEP_OF_SIGNAL) if need and not have]
+        needed = needed_signals(config.sampling_method) if config.sampling_method in SAMPLING_METHODS else frozenset()
+        lacking = [step for (signal, step), have in zip(STEP_OF_SIGNAL, signals) if signal in needed and not have]
         if lacking:
             raise QgsProcessingException(self.tr("Sampling method '{}' needs what {} adds; run it first, or choose "
                                                  "another method.").format(config.sampling_method, " and ".join(lacking)))
