@@ -39,7 +39,7 @@ def report_figures(table: PatchTable, bins: int = 20) -> ReportFigures:
     weights = np.asarray(table["sampler_weight"], dtype=np.float64)
     included = ~np.asarray(table["excluded"], dtype=bool)
     counts = table.class_counts if table.class_counts is not None else np.zeros((len(table), 0))
-    balance = class_balance(table.class_values, counts, weights)
+    balance = class_balance(table.class_values, counts, weights, ~included)
     histogram = np.histogram(weights[included], bins=bins) if included.any() else (np.zeros(0), np.zeros(1))
     clusters = []
     if "freq_cluster_id" in table:
@@ -110,7 +110,7 @@ def render_report(table: PatchTable, legend: Legend, title: str, settings: dict[
         f"<td>{int(b.patches_with_class[i])}</td></tr>"
         for i, v in enumerate(b.class_values)
     )
-    ratio = _imbalance(b.raw_share), _imbalance(b.weighted_share)
+    ratio = _ratio_text(b.raw_imbalance), _ratio_text(b.weighted_imbalance)
     cluster_rows = "".join(
         f"<tr><td>{c.cluster_id}</td><td>{c.size}</td><td>{c.weight:.4g}</td><td>"
         + ", ".join(f"{esc(class_name(legend, v))} {f:.0%}" for v, f in zip(b.class_values, c.mean_fractions) if f >= 0.005)
@@ -152,8 +152,5 @@ td:first-child, th:first-child {{ text-align: left; }}
 """
 
 
-def _imbalance(shares: np.ndarray) -> str:
-    positive = shares[shares > 0]
-    if len(positive) < 2:
-        return "–"
-    return f"{positive.max() / positive.min():.1f} : 1"
+def _ratio_text(ratio: float) -> str:
+    return "–" if ratio != ratio else f"{ratio:.1f} : 1"

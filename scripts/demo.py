@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from balance_core.class_balance import class_balance  # noqa: E402
+from balance_core.class_balance import class_balance, labelled_pixels  # noqa: E402
 from demo_scene import CLASS_NAMES, write_scene  # noqa: E402
 
 
@@ -68,7 +68,8 @@ def summarise(table: Path, results: dict) -> None:
         rows = list(csv.DictReader(fh))
     class_cols = [c for c in rows[0] if c.startswith("c_")]
     values = [int(c[2:]) for c in class_cols]
-    labelled = np.array([int(r["patch_size"]) ** 2 * (1 - float(r["nodata_ratio"])) for r in rows])
+    labelled = labelled_pixels(np.array([float(r["patch_size"]) for r in rows]),
+                               np.array([float(r["nodata_ratio"]) for r in rows]), len(rows))
     fractions = np.array([[float(r[c]) for c in class_cols] for r in rows])
     weights = np.array([float(r["sampler_weight"]) for r in rows])
     balance = class_balance(np.array(values), fractions * labelled[:, None], weights)
