@@ -1,29 +1,22 @@
-"""Loads this checkout as the `patch_balancer` plugin package and registers its provider in real QGIS."""
-import importlib.util
-import sys
-from pathlib import Path
-
+"""Loads this checkout as the `patch_balancer` plugin in real QGIS: provider, dock and actions (initGui)."""
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def load_plugin_package():
-    if "patch_balancer" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "patch_balancer", REPO / "__init__.py", submodule_search_locations=[str(REPO)])
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["patch_balancer"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["patch_balancer"]
+from tests.qgis.plugin_host import HostIface, load_plugin_package
 
 
 @pytest.fixture(scope="session")
-def plugin(qgis_processing, qgis_iface):
+def host_iface(qgis_iface):
+    """pytest-qgis's canvas and main window (shown, offscreen, as QGIS's is), with the iface members the dock uses."""
+    qgis_iface.mainWindow().show()
+    return HostIface(qgis_iface.mapCanvas(), qgis_iface.messageBar(), qgis_iface.mainWindow())
+
+
+@pytest.fixture(scope="session")
+def plugin(qgis_processing, host_iface):
     load_plugin_package()
     from patch_balancer.plugin import PatchBalancerPlugin
 
-    instance = PatchBalancerPlugin(qgis_iface)
+    instance = PatchBalancerPlugin(host_iface)
     instance.initGui()
     yield instance
     instance.unload()

@@ -1,0 +1,147 @@
+"""Grouped bar chart of class shares, raw vs. weighted, painted with QPainter (no web view).
+
+One row per class: the raw share as a hatched bar, the weighted share as a solid bar, both in
+the class colour. Text, axis and outlines take their colours from the widget's palette, so the
+chart reads in light and dark themes; a thin outline in the text colour keeps a class colour
+close to the background visible.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qgis.PyQt.QtCore import QPointF, QRectF, QSize, Qt
+from qgis.PyQt.QtGui import QBrush, QColor, QFont, QFontMetrics, QImage, QPainter, QPalette, QPen
+from qgis.PyQt.QtWidgets import QSizePolicy, QWidget
+
+FALLBACK_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+GAP, PAD = 8, 8  # gap between classes, outer padding (px)
+
+
+@dataclass(frozen=True)
+class ChartEntry:
+    name: str
+    colour: str  # "#rrggbb"; "" picks a fallback colour
+    raw: float  # share, 0..1
+    weighted: float
+
+
+def entry_colour(entry: ChartEntry, index: int) -> QColor:
+    return QColor(entry.colour if entry.colour else FALLBACK_COLOURS[index % len(FALLBACK_COLOURS)])
+
+
+class BalanceChart(QWidget):
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.entries: list[ChartEntry] = []
+        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
+        self.setMinimumHeight(60)
+
+    def set_entries(self, entries: list[ChartEntry]) -> None:
+        self.entries = list(entries)
+        self.setMinimumHeight(self.sizeHint().height())
+        self.updateGeometry()
+        self.update()
+
+    def value_font(self) -> QFont:
+        font = QFont(self.font())
+        font.setPointSizeF(font.pointSizeF() * 0.85)
+        return font
+
+    def bar_height(self) -> int:
+        """Tall enough for the share printed beside each bar."""
+        return max(QFontMetrics(self.value_font()).height(), 10)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt)
+        line = QFontMetrics(self.font()).height()
+        return QSize(320, 2 * PAD + line + GAP + max(len(self.entries), 1) * (2 * self.bar_height() + GAP))
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt)
+        painter = QPainter(self)
+        try:
+            self.paint(painter, QRectF(self.rect()))
+        finally:
+            painter.end()
+
+    def to_image(self, scale: float = 2.0) -> QImage:
+        """The chart as an image at `scale` × its size (a hidden chart uses its size hint)."""
+        size = self.size() if self.isVisible() else self.sizeHint()
+        image = QImage(int(size.width() * scale), int(size.height() * scale), QImage.Format_ARGB32)
+        image.setDevicePixelRatio(scale)
+        painter = QPainter(image)
+        try:
+            self.paint(painter, QRectF(0, 0, size.width(), size.height()), fill=True)
+        finally:
+            painter.end()
+        return image
+
+    def paint(self, painter: QPainter, rect: QRectF, fill: bool = False) -> None:
+        palette = self.palette()
+        text, mid = palette.color(QPalette.WindowText), palette.color(QPalette.Mid)
+        if fill:
+            painter.fillRect(rect, palette.color(QPalette.Window))
+        painter.setRenderHint(QPainter.Antialiasing, False)
+        painter.setFont(self.font())
+        metrics = QFontMetrics(self.font())
+        line = metrics.height()
+        painter.setPen(text)
+        if not self.entries:
+            painter.drawText(rect, Qt.AlignCenter, "No class to draw")
+            return
+        bar, small = self.bar_height(), self.value_font()
+        x0, y = rect.left() + PAD, rect.top() + PAD
+        self._legend(painter, x0, y, line, text)
+        y += line + GAP
+        label_w = min(max(metrics.horizontalAdvance(e.name) for e in self.entries) + 12, rect.width() * 0.35)
+        value_w = QFontMetrics(small).horizontalAdvance("100.0 %") + 6
+        bar_x = x0 + label_w
+        bar_w = max(rect.right() - PAD - value_w - bar_x, 10.0)
+        top = max(max(max(e.raw, e.weighted) for e in self.entries), 1e-12)
+        painter.setPen(QPen(mid, 1))
+        painter.drawLine(QPointF(bar_x, y - 2), QPointF(bar_x, y + len(self.entries) * (2 * bar + GAP) - GAP + 2))
+        for i, entry in enumerate(self.entries):
+            colour = entry_colour(entry, i)
+            painter.setPen(text)
+            painter.setFont(self.font())
+            name = metrics.elidedText(entry.name, Qt.ElideRight, int(label_w - 6))
+            painter.drawText(QRectF(x0, y, label_w - 6, 2 * bar), Qt.AlignRight | Qt.AlignVCenter, name)
+            painter.setFont(small)
+            for j, (share, hatched) in enumerate(((entry.raw, True), (entry.weighted, False))):
+                box = QRectF(bar_x, y + j * bar, max(bar_w * share / top, 1.0 if share > 0 else 0.0), bar - 1)
+                self._bar(painter, box, colour, hatched, text)
+                painter.setPen(text)
+                painter.drawText(QRectF(box.right() + 4, box.top(), value_w, bar), Qt.AlignLeft | Qt.AlignVCenter,
+                                 f"{share:.1%}".replace("%", " %"))
+            y += 2 * bar + GAP
+
+    @staticmethod
+    def _bar(painter: QPainter, bar: QRectF, colour: QColor, hatched: bool, outline: QColor) -> None:
+        if bar.width() <= 0:
+            return
+        edge = QColor(outline)
+        edge.setAlpha(140)
+        painter.setPen(QPen(edge, 1))
+        if hatched:
+            faint = QColor(colour)
+            faint.setAlpha(70)
+            painter.setBrush(QBrush(faint))
+            painter.drawRect(bar)
+            painter.setBrush(QBrush(colour, Qt.BDiagPattern))
+        else:
+            painter.setBrush(QBrush(colour))
+        painter.drawRect(bar)
+        painter.setBrush(Qt.NoBrush)
+
+    def _legend(self, painter: QPainter, x: float, y: float, line: int, text: QColor) -> None:
+        swatch = QColor(palette_neutral(self.palette()))
+        for label, hatched in (("raw share", True), ("under the sampler weights", False)):
+            self._bar(painter, QRectF(x, y + 2, 18, line - 4), swatch, hatched, text)
+            painter.setPen(text)
+            width = QFontMetrics(self.font()).horizontalAdvance(label)
+            painter.drawText(QRectF(x + 22, y, width + 4, line), Qt.AlignLeft | Qt.AlignVCenter, label)
+            x += 22 + width + 16
+
+
+def palette_neutral(palette: QPalette) -> QColor:
+    """A grey half-way between background and text: visible on light and dark backgrounds."""
+    a, b = palette.color(QPalette.Window), palette.color(QPalette.WindowText)
+    return QColor((a.red() + b.red()) // 2, (a.green() + b.green()) // 2, (a.blue() + b.blue()) // 2)

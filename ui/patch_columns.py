@@ -1,0 +1,179 @@
+"""The columns of a patch layer the class balance needs, read once into numpy and kept in step.
+
+Reading 100,000 features through PyQGIS costs about half a second, so the dock reads a layer
+once and then follows it: selection changes only pick rows, edits patch single cells. A file
+layer with no pending edits is read through GDAL's Arrow stream (tens of milliseconds); any
+other layer (memory, PostGIS, one with unsaved edits) through the layer's own feature iterator,
+which sees the edit buffer and the subset string as QGIS does.
+"""
+from __future__ import annotations
+
+import numpy as np
+from qgis.core import NULL, QgsFeatureRequest, QgsProviderRegistry, QgsRasterLayer, QgsVectorLayer
+
+from ..balance_core.class_balance import ClassBalance, class_balance, labelled_pixels
+from ..balance_core.patch_records import JSON_FIELDS, class_value
+
+OPTIONAL_FIELDS = ("patch_size", "nodata_ratio", "excluded", "sampler_weight")
+
+
+def patch_layer_problem(layer) -> str | None:
+    """Why a layer cannot be shown (one short sentence for the dock), or None for a patch layer."""
+    if layer is None:
+        return "No layer is selected. Select a patch layer in the Layers panel."
+    name = layer.name()
+    if isinstance(layer, QgsRasterLayer):
+        return (f"“{name}” is a raster. Select the patch layer that Patch Balancer wrote for it "
+                "(Build balanced dataset, or Create patch grid → Compute class composition).")
+    if not isinstance(layer, QgsVectorLayer):
+        return f"“{name}” is not a vector layer, so it holds no patches."
+    names = layer.fields().names()
+    if any(class_value(n) is not None for n in names):
+        return None
+    if any(n in names for n in JSON_FIELDS):
+        return (f"“{name}” holds its classes as JSON text only. Run 'Compute sampler weights' on it: "
+                "its output has one c_<class> fraction field per class, which the dock reads.")
+    return (f"“{name}” is not a patch layer: it has no c_<class> fraction fields. Make one with "
+            "'Build balanced dataset', or 'Create patch grid' then 'Compute class composition'.")
+
+
+def _wanted_fields(layer: QgsVectorLayer) -> list[str]:
+    names = layer.fields().names()
+    return [n for n in names if class_value(n) is not None] + [n for n in OPTIONAL_FIELDS if n in names]
+
+
+def _number(value) -> float:
+    if value is None or value == NULL:
+        return np.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return np.nan
+
+
+class PatchColumns:
+    """Feature ids (sorted) and one float column per wanted field (NaN = NULL); mutable, one per layer."""
+
+    def __init__(self, fids: np.ndarray, data: dict[str, np.ndarray]) -> None:
+        order = np.argsort(fids, kind="stable")
+        self.fids = np.asarray(fids, dtype=np.int64)[order]
+        self.data = {name: np.asarray(values, dtype=np.float64)[order] for name, values in data.items()}
+        self.class_fields = sorted((n for n in self.data if class_value(n) is not None), key=class_value)
+
+    def __len__(self) -> int:
+        return len(self.fids)
+
+    def rows(self, fids) -> np.ndarray:
+        """Sorted row indices of the given feature ids (ids not held are ignored)."""
+        wanted = np.fromiter(fids, dtype=np.int64, count=len(fids))
+        if not len(self.fids) or not len(wanted):
+            return np.zeros(0, dtype=np.int64)
+        pos = np.searchsorted(self.fids, wanted).clip(max=len(self.fids) - 1)
+        return np.unique(pos[self.fids[pos] == wanted])
+
+    def set_value(self, fid: int, name: str, value) -> None:
+        row = np.searchsorted(self.fids, fid)
+        if name in self.data and row < len(self.fids) and self.fids[row] == fid:
+            self.data[name][row] = _number(value)
+
+    def insert(self, fid: int, values: dict[str, float]) -> None:
+        row = int(np.searchsorted(self.fids, fid))
+        if row < len(self.fids) and self.fids[row] == fid:
+            self.fids = np.delete(self.fids, row)
+            self.data = {n: np.delete(v, row) for n, v in self.data.items()}
+        self.fids = np.insert(self.fids, row, fid)
+        self.data = {n: np.insert(v, row, _number(values.get(n))) for n, v in self.data.items()}
+
+    def delete(self, fids) -> None:
+        keep = ~np.isin(self.fids, np.fromiter(fids, dtype=np.int64, count=len(fids)))
+        self.fids = self.fids[keep]
+        self.data = {n: v[keep] for n, v in self.data.items()}
+
+    @property
+    def has_weights(self) -> bool:
+        return "sampler_weight" in self.data
+
+    def balance(self, rows: np.ndarray | None = None) -> ClassBalance:
+        """The balance of all patches, or of the given rows as if they were the whole dataset."""
+        pick = (lambda v: v) if rows is None else (lambda v: v[rows])
+        n = len(self.fids) if rows is None else len(rows)
+        fractions = np.stack([pick(self.data[f]) for f in self.class_fields], axis=1) if self.class_fields \
+            else np.zeros((n, 0))
+        labelled = labelled_pixels(pick(self.data["patch_size"]) if "patch_size" in self.data else None,
+                                   pick(self.data["nodata_ratio"]) if "nodata_ratio" in self.data else None, n)
+        weights = pick(self.data["sampler_weight"]) if self.has_weights else np.ones(n)
+        excluded = pick(self.data["excluded"]) > 0 if "excluded" in self.data else None
+        values = np.array([class_value(f) for f in self.class_fields], dtype=np.int64)
+        return class_balance(values, np.nan_to_num(fractions) * labelled[:, None], weights, excluded)
+
+
+def read_feature(layer: QgsVectorLayer, fid: int) -> dict[str, float]:
+    feature = layer.getFeature(fid)
+    return {name: _number(feature[name]) for name in _wanted_fields(layer)}
+
+
+def read_patch_columns(layer: QgsVectorLayer) -> PatchColumns:
+    wanted = _wanted_fields(layer)
+    if not layer.isModified():
+        columns = _read_with_arrow(layer, wanted)
+        if columns is not None:
+            return columns
+    return _read_with_iterator(layer, wanted)
+
+
+def _read_with_iterator(layer: QgsVectorLayer, wanted: list[str]) -> PatchColumns:
+    fields = layer.fields()
+    indices = [fields.indexOf(n) for n in wanted]
+    request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry).setSubsetOfAttributes(indices)
+    fids, rows = [], []
+    for feature in layer.getFeatures(request):
+        fids.append(feature.id())
+        attributes = feature.attributes()
+        rows.append([attributes[i] for i in indices])
+    table = np.array(rows, dtype=object).reshape(len(rows), len(wanted))
+    if table.size:
+        null = np.frompyfunc(lambda v: v is None or v == NULL, 1, 1)(table).astype(bool)
+        table[null] = np.nan
+    numbers = table.astype(np.float64)
+    return PatchColumns(np.array(fids, dtype=np.int64), {n: numbers[:, j] for j, n in enumerate(wanted)})
+
+
+def _read_with_arrow(layer: QgsVectorLayer, wanted: list[str]) -> PatchColumns | None:
+    """GDAL ≥ 3.6 Arrow read of an OGR file layer; None where it does not apply (then iterate)."""
+    if layer.providerType() != "ogr":
+        return None
+    try:
+        from osgeo import ogr
+    except ImportError:
+        return None
+    parts = QgsProviderRegistry.instance().decodeUri("ogr", layer.source())
+    batches: dict[str, list[np.ndarray]] = {}
+    try:  # GDAL's Python bindings raise or return None depending on gdal.UseExceptions(): handle both
+        dataset = ogr.Open(parts.get("path") or "", 0)
+        if dataset is None:
+            return None
+        name, index = parts.get("layerName"), parts.get("layerId")
+        source = dataset.GetLayerByName(name) if name else dataset.GetLayer(int(index or 0))
+        if source is None or not hasattr(source, "GetArrowStreamAsNumPy"):
+            return None
+        if layer.subsetString() and source.SetAttributeFilter(layer.subsetString()) != 0:
+            return None
+        definition = source.GetLayerDefn()
+        names = [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())]
+        source.SetIgnoredFields([n for n in names if n not in wanted] + ["OGR_GEOMETRY", "OGR_STYLE"])
+        fid_name = source.GetFIDColumn() or "OGC_FID"
+        stream = source.GetArrowStreamAsNumPy(options=["INCLUDE_FID=YES"])
+        if stream is None:
+            return None
+        for batch in stream:
+            for key, values in batch.items():
+                # NULLs come as masked entries: NaN here, as from the iterator
+                batches.setdefault(key, []).append(np.ma.filled(np.ma.asarray(values, dtype=np.float64), np.nan)
+                                                   if key in wanted else np.asarray(values))
+    except (RuntimeError, ValueError, TypeError, AttributeError):
+        return None
+    if not batches:  # no feature passed the filter
+        return PatchColumns(np.zeros(0, np.int64), {n: np.zeros(0) for n in wanted})
+    if fid_name not in batches or any(n not in batches for n in wanted):
+        return None
+    return PatchColumns(np.concatenate(batches[fid_name]), {n: np.concatenate(batches[n]) for n in wanted})
