@@ -30,6 +30,7 @@ bench: setup
 	$(PY) bench/bench_mask_stats.py
 	$(PY) bench/bench_embeddings.py
 	$(PY) bench/bench_uniqueness.py
+	$(PY) bench/bench_class_balance_dock.py
 
 model: setup
 	$(PY) scripts/make_model.py

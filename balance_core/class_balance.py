@@ -60,18 +60,24 @@ def class_balance(
     class_values: np.ndarray, class_counts: np.ndarray, weights: np.ndarray, excluded: np.ndarray | None = None
 ) -> ClassBalance:
     """The balance of a set of patches. A missing (NaN) or negative weight counts as 0: never drawn."""
-    counts = np.nan_to_num(np.asarray(class_counts, dtype=np.float64), nan=0.0)
+    counts = np.asarray(class_counts, dtype=np.float64)
+    if np.isnan(counts).any():
+        counts = np.nan_to_num(counts, nan=0.0)
     weights = np.nan_to_num(np.asarray(weights, dtype=np.float64), nan=0.0).clip(min=0.0)
     if excluded is not None:
-        weights = np.where(np.asarray(excluded, dtype=bool), 0.0, weights)
+        weights[np.asarray(excluded, dtype=bool)] = 0.0
     raw = counts.sum(axis=0)
     weighted = weights @ counts
     total_w = weights.sum()
     labelled = counts.sum(axis=1, keepdims=True)
-    has_label = labelled[:, 0] > 0 if len(counts) else np.zeros(0, bool)
-    if has_label.any():
-        fractions = counts[has_label] / labelled[has_label]
+    has_label = labelled > 0
+    if has_label.all() and len(counts):
+        fractions = counts / labelled
         min_fraction, max_fraction = fractions.min(axis=0), fractions.max(axis=0)
+    elif has_label.any():
+        fractions = np.divide(counts, labelled, out=np.zeros_like(counts), where=has_label)
+        min_fraction = fractions.min(axis=0, where=has_label, initial=np.inf)
+        max_fraction = fractions.max(axis=0, where=has_label, initial=-np.inf)
     else:
         min_fraction = max_fraction = np.zeros(counts.shape[1])
     return ClassBalance(

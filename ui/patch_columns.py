@@ -8,6 +8,8 @@ which sees the edit buffer and the subset string as QGIS does.
 """
 from __future__ import annotations
 
+from operator import itemgetter
+
 import numpy as np
 from qgis.core import NULL, QgsFeatureRequest, QgsProviderRegistry, QgsRasterLayer, QgsVectorLayer
 
@@ -55,9 +57,12 @@ class PatchColumns:
     """Feature ids (sorted) and one float column per wanted field (NaN = NULL); mutable, one per layer."""
 
     def __init__(self, fids: np.ndarray, data: dict[str, np.ndarray]) -> None:
-        order = np.argsort(fids, kind="stable")
-        self.fids = np.asarray(fids, dtype=np.int64)[order]
-        self.data = {name: np.asarray(values, dtype=np.float64)[order] for name, values in data.items()}
+        fids = np.asarray(fids, dtype=np.int64)
+        data = {name: np.asarray(values, dtype=np.float64) for name, values in data.items()}
+        if len(fids) > 1 and not (fids[1:] > fids[:-1]).all():  # providers usually hand them in order
+            order = np.argsort(fids, kind="stable")
+            fids, data = fids[order], {name: values[order] for name, values in data.items()}
+        self.fids, self.data = fids, data
         self.class_fields = sorted((n for n in self.data if class_value(n) is not None), key=class_value)
 
     def __len__(self) -> int:
@@ -104,7 +109,7 @@ class PatchColumns:
         weights = pick(self.data["sampler_weight"]) if self.has_weights else np.ones(n)
         excluded = pick(self.data["excluded"]) > 0 if "excluded" in self.data else None
         values = np.array([class_value(f) for f in self.class_fields], dtype=np.int64)
-        return class_balance(values, np.nan_to_num(fractions) * labelled[:, None], weights, excluded)
+        return class_balance(values, fractions * labelled[:, None], weights, excluded)  # NaN (NULL) counts as 0
 
 
 def read_feature(layer: QgsVectorLayer, fid: int) -> dict[str, float]:
@@ -125,17 +130,13 @@ def _read_with_iterator(layer: QgsVectorLayer, wanted: list[str]) -> PatchColumn
     fields = layer.fields()
     indices = [fields.indexOf(n) for n in wanted]
     request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry).setSubsetOfAttributes(indices)
-    fids, rows = [], []
-    for feature in layer.getFeatures(request):
-        fids.append(feature.id())
-        attributes = feature.attributes()
-        rows.append([attributes[i] for i in indices])
-    table = np.array(rows, dtype=object).reshape(len(rows), len(wanted))
-    if table.size:
-        null = np.frompyfunc(lambda v: v is None or v == NULL, 1, 1)(table).astype(bool)
-        table[null] = np.nan
-    numbers = table.astype(np.float64)
-    return PatchColumns(np.array(fids, dtype=np.int64), {n: numbers[:, j] for j, n in enumerate(wanted)})
+    pick = itemgetter(*indices) if len(indices) > 1 else (lambda values: (values[indices[0]],))
+    rows = [(feature.id(), *pick(feature.attributes())) for feature in layer.getFeatures(request)]
+    try:
+        table = np.array(rows, dtype=np.float64).reshape(len(rows), len(wanted) + 1)
+    except (TypeError, ValueError):  # a NULL (or a non-number): the slow way, cell by cell
+        table = np.array([[_number(v) for v in row] for row in rows], dtype=np.float64).reshape(len(rows), -1)
+    return PatchColumns(table[:, 0].astype(np.int64), {n: table[:, j + 1] for j, n in enumerate(wanted)})
 
 
 def _read_with_arrow(layer: QgsVectorLayer, wanted: list[str]) -> PatchColumns | None:
