@@ -17,12 +17,13 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
 from balance_core.class_balance import class_balance, labelled_pixels  # noqa: E402
-from demo_scene import CLASS_NAMES, write_scene  # noqa: E402
+from demo_scene import CLASS_COLOURS, CLASS_NAMES, write_scene  # noqa: E402
+from plugin_package import load_plugin_package  # noqa: E402
 
 
 def run_algorithm(image: Path, mask: Path, gpkg: Path, table: Path, report: Path, patch_size: int) -> dict:
     class_map = gpkg.parent / "demo_classes.csv"
-    class_map.write_text("value,name\n" + "".join(f"{v},{n}\n" for v, n in CLASS_NAMES.items()))
+    class_map.write_text("value,name,colour\n" + "".join(f"{v},{n},{CLASS_COLOURS[v]}\n" for v, n in CLASS_NAMES.items()))
     command = [str(REPO / "scripts" / "qgis_process"), "--json", "run", "patchbalancer:buildbalanceddataset", "--",
                f"IMAGE={image}", f"MASK={mask}", f"PATCH_SIZE={patch_size}", f"CLASS_MAP={class_map}",
                "MAX_OVERSAMPLING=5", f"OUTPUT={gpkg}", f"OUTPUT_CSV={table}", f"REPORT={report}"]
@@ -33,18 +34,19 @@ def run_algorithm(image: Path, mask: Path, gpkg: Path, table: Path, report: Path
     return json.loads(done.stdout)["results"]
 
 
-def render_map(image: Path, gpkg: Path, png: Path) -> None:
-    """Render with QGIS's own renderer; the patch layer's style is the default stored in the GeoPackage."""
+def render_outputs(image: Path, gpkg: Path, png: Path, dock_png: Path) -> None:
+    """Render the map with QGIS's own renderer (the patch layer's style is the default stored in the
+    GeoPackage), and the plugin's class balance dock showing the patch layer."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from qgis.core import (QgsApplication, QgsMapRendererParallelJob, QgsMapSettings, QgsRasterLayer,
                            QgsVectorLayer)
     from qgis.PyQt.QtCore import QSize
     from qgis.PyQt.QtGui import QColor
 
-    app = QgsApplication([], False)
+    app = QgsApplication([], True)
     app.initQgis()
     raster = QgsRasterLayer(str(image), "image")
-    patches = QgsVectorLayer(str(gpkg), "patches", "ogr")
+    patches = QgsVectorLayer(str(gpkg), "demo_patches", "ogr")
     if not (raster.isValid() and patches.isValid()):
         sys.exit("cannot open the demo outputs for rendering")
     patches.setOpacity(0.65)
@@ -59,7 +61,20 @@ def render_map(image: Path, gpkg: Path, png: Path) -> None:
     job.waitForFinished()
     job.renderedImage().save(str(png), "PNG")
     print(f"Map: {png} (renderer: {patches.renderer().type()} on sampler_weight)")
-    del job, settings, patches, raster  # layers must go before the application does
+    load_plugin_package()
+    from patch_balancer.ui.class_balance_dock import ClassBalanceDock
+
+    dock = ClassBalanceDock()
+    dock.resize(480, 660)
+    dock.show()
+    dock.set_layer(patches)
+    dock.refresh()
+    app.processEvents()  # let the layout settle before the grab
+    if not dock.grab().save(str(dock_png), "PNG"):
+        sys.exit(f"cannot write {dock_png}")
+    print(f"Class balance dock: {dock_png}")
+    dock.release()
+    del dock, job, settings, patches, raster  # layers must go before the application does
     app.exitQgis()
 
 
@@ -92,13 +107,13 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     image, mask = out / "demo_image.tif", out / "demo_mask.tif"
     gpkg, table, png = out / "demo_patches.gpkg", out / "demo_patches.csv", out / "demo_map.png"
-    report = out / "demo_report.html"
+    report, dock_png = out / "demo_report.html", out / "demo_dock.png"
     print(f"Generating a {args.size}×{args.size} px demo scene in {out}")
     write_scene(str(image), str(mask), args.size)
     results = run_algorithm(image, mask, gpkg, table, report, args.patch_size)
-    render_map(image, gpkg, png)
+    render_outputs(image, gpkg, png, dock_png)
     summarise(table, results)
-    print(f"\nOutputs: {gpkg}, {table}, {png}, {report}")
+    print(f"\nOutputs: {gpkg}, {table}, {png}, {report}, {dock_png}")
 
 
 if __name__ == "__main__":

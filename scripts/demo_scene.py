@@ -11,6 +11,7 @@ import rasterio
 from rasterio.transform import from_origin
 
 CLASS_NAMES = {0: "field", 1: "road", 2: "building", 3: "pond"}
+CLASS_COLOURS = {0: "#b8d98c", 1: "#7f7f7f", 2: "#d7301f", 3: "#2c7fb8"}
 COLORS = {0: (116, 140, 72), 1: (150, 150, 150), 2: (178, 60, 48), 3: (50, 90, 170)}
 NODATA = 255
 

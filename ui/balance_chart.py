@@ -7,6 +7,7 @@ close to the background visible.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from qgis.PyQt.QtCore import QPointF, QRectF, QSize, Qt
@@ -15,6 +16,7 @@ from qgis.PyQt.QtWidgets import QSizePolicy, QWidget
 
 FALLBACK_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 GAP, PAD = 8, 8  # gap between classes, outer padding (px)
+LOG_SCALE_RATIO = 20.0  # largest / smallest share shown above which the bars use a log scale
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,48 @@ class ChartEntry:
     colour: str  # "#rrggbb"; "" picks a fallback colour
     raw: float  # share, 0..1
     weighted: float
+
+
+@dataclass(frozen=True)
+class ShareAxis:
+    """Where a share falls along the bars: linear from 0, or log over whole decades.
+
+    Under 97 % background a linear axis draws the rare classes as slivers, which hides exactly
+    the change the weights make to them; past LOG_SCALE_RATIO the axis turns logarithmic.
+    """
+    low: float
+    high: float
+    log: bool
+
+    def position(self, share: float) -> float:
+        """0..1 along the bar area; 0 for an absent class."""
+        if share <= 0:
+            return 0.0
+        if self.log:
+            span = math.log10(self.high) - math.log10(self.low)
+            return min(max((math.log10(share) - math.log10(self.low)) / span, 0.0), 1.0)
+        return min(share / self.high, 1.0)
+
+    def ticks(self) -> list[float]:
+        if self.log:
+            first, last = round(math.log10(self.low)), round(math.log10(self.high))
+            return [10.0**k for k in range(first, last + 1)]
+        return [0.0, self.high / 2, self.high]
+
+
+def share_axis(shares) -> ShareAxis:
+    positive = [float(s) for s in shares if s > 0]
+    if not positive:
+        return ShareAxis(0.0, 1.0, False)
+    low, high = min(positive), max(positive)
+    if high / low > LOG_SCALE_RATIO:
+        # at least a factor 2 below the smallest share, so its bar is never empty
+        return ShareAxis(10.0 ** math.floor(math.log10(low / 2)), min(10.0 ** math.ceil(math.log10(high)), 1.0), True)
+    return ShareAxis(0.0, high, False)
+
+
+def tick_label(share: float) -> str:
+    return f"{share * 100:.3g} %"
 
 
 def entry_colour(entry: ChartEntry, index: int) -> QColor:
@@ -53,7 +97,8 @@ class BalanceChart(QWidget):
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt)
         line = QFontMetrics(self.font()).height()
-        return QSize(320, 2 * PAD + line + GAP + max(len(self.entries), 1) * (2 * self.bar_height() + GAP))
+        rows = max(len(self.entries), 1) * (2 * self.bar_height() + GAP)
+        return QSize(320, 2 * PAD + line + GAP + rows + QFontMetrics(self.value_font()).height())
 
     def paintEvent(self, event) -> None:  # noqa: N802 (Qt)
         painter = QPainter(self)
@@ -76,7 +121,7 @@ class BalanceChart(QWidget):
 
     def paint(self, painter: QPainter, rect: QRectF, fill: bool = False) -> None:
         palette = self.palette()
-        text, mid = palette.color(QPalette.WindowText), palette.color(QPalette.Mid)
+        text, grid = palette.color(QPalette.WindowText), palette_neutral(palette)
         if fill:
             painter.fillRect(rect, palette.color(QPalette.Window))
         painter.setRenderHint(QPainter.Antialiasing, False)
@@ -89,15 +134,15 @@ class BalanceChart(QWidget):
             return
         bar, small = self.bar_height(), self.value_font()
         x0, y = rect.left() + PAD, rect.top() + PAD
-        self._legend(painter, x0, y, line, text)
+        self._legend(painter, x0, y, line, text, share_axis([s for e in self.entries for s in (e.raw, e.weighted)]).log)
         y += line + GAP
         label_w = min(max(metrics.horizontalAdvance(e.name) for e in self.entries) + 12, rect.width() * 0.35)
         value_w = QFontMetrics(small).horizontalAdvance("100.0 %") + 6
         bar_x = x0 + label_w
         bar_w = max(rect.right() - PAD - value_w - bar_x, 10.0)
-        top = max(max(max(e.raw, e.weighted) for e in self.entries), 1e-12)
-        painter.setPen(QPen(mid, 1))
-        painter.drawLine(QPointF(bar_x, y - 2), QPointF(bar_x, y + len(self.entries) * (2 * bar + GAP) - GAP + 2))
+        axis = share_axis([s for e in self.entries for s in (e.raw, e.weighted)])
+        bottom = y + len(self.entries) * (2 * bar + GAP) - GAP
+        self._axis(painter, axis, bar_x, bar_w, y, bottom, small, grid, text)
         for i, entry in enumerate(self.entries):
             colour = entry_colour(entry, i)
             painter.setPen(text)
@@ -106,12 +151,26 @@ class BalanceChart(QWidget):
             painter.drawText(QRectF(x0, y, label_w - 6, 2 * bar), Qt.AlignRight | Qt.AlignVCenter, name)
             painter.setFont(small)
             for j, (share, hatched) in enumerate(((entry.raw, True), (entry.weighted, False))):
-                box = QRectF(bar_x, y + j * bar, max(bar_w * share / top, 1.0 if share > 0 else 0.0), bar - 1)
+                length = max(bar_w * axis.position(share), 2.0 if share > 0 else 0.0)
+                box = QRectF(bar_x, y + j * bar, length, bar - 1)
                 self._bar(painter, box, colour, hatched, text)
                 painter.setPen(text)
                 painter.drawText(QRectF(box.right() + 4, box.top(), value_w, bar), Qt.AlignLeft | Qt.AlignVCenter,
                                  f"{share:.1%}".replace("%", " %"))
             y += 2 * bar + GAP
+
+    @staticmethod
+    def _axis(painter: QPainter, axis: ShareAxis, x: float, width: float, top: float, bottom: float,
+              font: QFont, grid: QColor, text: QColor) -> None:
+        """Gridlines at the ticks behind the bars, tick labels under them."""
+        painter.setFont(font)
+        line = QFontMetrics(font).height()
+        for tick in axis.ticks():
+            tx = x + width * axis.position(tick) if tick > 0 else x
+            painter.setPen(QPen(grid, 1, Qt.DotLine if tick > 0 else Qt.SolidLine))
+            painter.drawLine(QPointF(tx, top - 2), QPointF(tx, bottom + 2))
+            painter.setPen(text)
+            painter.drawText(QRectF(tx - 40, bottom + 3, 80, line), Qt.AlignHCenter | Qt.AlignTop, tick_label(tick))
 
     @staticmethod
     def _bar(painter: QPainter, bar: QRectF, colour: QColor, hatched: bool, outline: QColor) -> None:
@@ -131,14 +190,18 @@ class BalanceChart(QWidget):
         painter.drawRect(bar)
         painter.setBrush(Qt.NoBrush)
 
-    def _legend(self, painter: QPainter, x: float, y: float, line: int, text: QColor) -> None:
+    def _legend(self, painter: QPainter, x: float, y: float, line: int, text: QColor, log: bool) -> None:
         swatch = QColor(palette_neutral(self.palette()))
-        for label, hatched in (("raw share", True), ("under the sampler weights", False)):
+        metrics = QFontMetrics(self.font())
+        for label, hatched in (("raw", True), ("weighted", False)):
             self._bar(painter, QRectF(x, y + 2, 18, line - 4), swatch, hatched, text)
             painter.setPen(text)
-            width = QFontMetrics(self.font()).horizontalAdvance(label)
+            width = metrics.horizontalAdvance(label)
             painter.drawText(QRectF(x + 22, y, width + 4, line), Qt.AlignLeft | Qt.AlignVCenter, label)
             x += 22 + width + 16
+        if log:
+            painter.drawText(QRectF(x, y, metrics.horizontalAdvance("log scale") + 4, line),
+                             Qt.AlignLeft | Qt.AlignVCenter, "log scale")
 
 
 def palette_neutral(palette: QPalette) -> QColor:

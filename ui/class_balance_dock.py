@@ -40,8 +40,8 @@ DEBOUNCE_MS = 150
 COLUMNS = ("Class", "Raw", "Weighted", "Patches", "Min", "Max")
 
 
-def _share(value: float) -> str:
-    return f"{value:.2%}".replace("%", " %")
+def _share(value: float, decimals: int = 2) -> str:
+    return f"{value:.{decimals}%}".replace("%", " %")
 
 
 def _ratio(value: float) -> str:
@@ -64,7 +64,7 @@ class ClassBalanceDock(QgsDockWidget):
         self._timer.setInterval(DEBOUNCE_MS)
         self._timer.timeout.connect(self.refresh)
         self._build()
-        self.visibilityChanged.connect(lambda visible: visible and self.schedule_refresh())
+        self.visibilityChanged.connect(self._on_visibility)
         self.set_layer(None)
 
     # -- widgets --------------------------------------------------------------------------------
@@ -95,6 +95,8 @@ class ClassBalanceDock(QgsDockWidget):
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.table.setSelectionMode(QTableWidget.NoSelection)  # "Copy as CSV" is the way out
+        self.table.setFocusPolicy(Qt.NoFocus)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         for col, tip in ((1, "Raw share: share of the labelled pixels of all patches."),
@@ -196,6 +198,10 @@ class ClassBalanceDock(QgsDockWidget):
     def schedule_refresh(self, *_args) -> None:
         self._timer.start()
 
+    def _on_visibility(self, visible: bool) -> None:
+        if visible:
+            self.schedule_refresh()
+
     def _invalidate(self, *_args) -> None:
         self.columns = None
         self.schedule_refresh()
@@ -272,7 +278,7 @@ class ClassBalanceDock(QgsDockWidget):
             entries.append(entry)
             swatch = QPixmap(12, 12)
             swatch.fill(entry_colour(entry, r))
-            cells = (name, _share(raw), _share(weighted), f"{patches:,}", _share(low), _share(high))
+            cells = (name, _share(raw), _share(weighted), f"{patches:,}", _share(low, 1), _share(high, 1))
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setTextAlignment(int((Qt.AlignLeft if c == 0 else Qt.AlignRight) | Qt.AlignVCenter))
@@ -289,7 +295,7 @@ class ClassBalanceDock(QgsDockWidget):
         table.resizeColumnsToContents()
         shown = min(table.rowCount(), most_rows)
         height = table.horizontalHeader().height() + 2 * table.frameWidth()
-        height += sum(table.rowHeight(r) for r in range(shown))
+        height += sum(max(table.rowHeight(r), table.verticalHeader().defaultSectionSize()) for r in range(shown))
         room = table.width() - 2 * table.frameWidth()
         if table.rowCount() > most_rows:
             room -= table.verticalScrollBar().sizeHint().width()

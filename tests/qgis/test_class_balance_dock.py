@@ -159,6 +159,23 @@ def test_edits_and_rollback_update_the_numbers(shown):
     np.testing.assert_allclose(dock.balance.weighted_share, before.weighted_share, rtol=1e-12)
 
 
+def test_saved_edits_and_a_reload_from_disk_update_the_numbers(shown, built, tmp_path):
+    plugin, layer = shown
+    dock = plugin.dock
+    before = dock.balance.n_drawable
+    heaviest = max(layer.getFeatures(), key=lambda f: f["sampler_weight"])
+    excluded = layer.fields().indexOf("excluded")
+    layer.startEditing()
+    layer.changeAttributeValue(heaviest.id(), excluded, 1)
+    assert layer.commitChanges()
+    assert wait_for(lambda: refreshed(dock)() and dock.balance.n_drawable == before - 1)
+    np.testing.assert_allclose(dock.balance.weighted_share, hand_balance(layer)["weighted"], rtol=1e-9)
+    # Another program (or QGIS's provider directly) changes the file; a reload shows it.
+    assert layer.dataProvider().changeAttributeValues({heaviest.id(): {excluded: 0}})
+    layer.reload()
+    assert wait_for(lambda: refreshed(dock)() and dock.balance.n_drawable == before)
+
+
 def test_a_rerun_of_the_weights_takes_over_the_dock(shown, processing_run):
     plugin, layer = shown
     dock = plugin.dock
@@ -232,3 +249,14 @@ def test_plugin_loads_and_unloads_cleanly(tmp_path):
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.strip().endswith("clean unload x2")
+
+
+def test_bars_turn_logarithmic_when_shares_span_decades(plugin):
+    from patch_balancer.ui.balance_chart import share_axis
+
+    linear = share_axis([0.6, 0.4, 0.05])
+    assert not linear.log and linear.position(0.3) == pytest.approx(0.5) and linear.position(0.0) == 0.0
+    log = share_axis([0.9903, 0.0061, 0.0010, 0.0021])  # the demo: 99 % field, 0.1 % pond
+    assert log.log and log.ticks() == pytest.approx([1e-4, 1e-3, 1e-2, 1e-1, 1.0])
+    assert log.position(0.001) == pytest.approx(0.25) and log.position(0.0021) > log.position(0.001) + 0.05
+    assert log.position(0.0) == 0.0 and log.position(1.0) == pytest.approx(1.0)
