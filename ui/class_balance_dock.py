@@ -238,8 +238,8 @@ class ClassBalanceDock(QgsDockWidget):
         layer = self.layer
         if layer is None or sip.isdeleted(layer):
             return
-        if self.isHidden() and self.columns is None:
-            return  # read when shown again: a closed dock costs nothing
+        if self.isHidden():
+            return  # recomputed when shown again: a closed dock costs nothing
         if self.columns is None:
             self.columns = read_patch_columns(layer)
         selected = layer.selectedFeatureIds()

@@ -141,6 +141,26 @@ def test_selection_switch_and_following_the_selection(shown):
     assert "No patch is selected" in dock.header.text()
 
 
+def test_a_burst_of_changes_costs_one_recomputation(shown, monkeypatch):
+    plugin, layer = shown
+    dock = plugin.dock
+    from patch_balancer.ui.patch_columns import PatchColumns
+
+    calls = []
+    original = PatchColumns.balance
+    monkeypatch.setattr(PatchColumns, "balance", lambda self, rows=None: calls.append(rows) or original(self, rows))
+    ids = [f.id() for f in layer.getFeatures()]
+    for n in range(1, 31):  # a selection box dragged over the map
+        layer.selectByIds(ids[:n])
+    assert wait_for(lambda: "30 selected" in dock.header.text())
+    assert len(calls) == 1
+    plugin.dock_action.setChecked(False)  # a closed dock does no work
+    layer.selectByIds(ids[:3])
+    assert not wait_for(lambda: len(calls) > 1, timeout=0.5)
+    plugin.dock_action.setChecked(True)  # and catches up when opened again
+    assert wait_for(lambda: "3 selected" in dock.header.text()) and len(calls) == 2
+
+
 def test_edits_and_rollback_update_the_numbers(shown):
     plugin, layer = shown
     dock = plugin.dock
