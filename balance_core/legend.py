@@ -26,6 +26,16 @@ class ClassInfo:
 Legend = dict[int, ClassInfo]
 
 
+# A qualitative palette (matplotlib's tab10, less its last two) for classes no source colours.
+FALLBACK_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+
+
+def class_colour(legend: Legend, value: int, index: int) -> str:
+    """The class's own colour, else the index-th fallback colour ("#rrggbb")."""
+    info = legend.get(int(value))
+    return info.colour if info and info.colour else FALLBACK_COLOURS[index % len(FALLBACK_COLOURS)]
+
+
 def class_name(legend: Legend, value: int) -> str:
     info = legend.get(int(value))
     return info.name if info and info.name else str(int(value))

@@ -11,11 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .class_balance import ClassBalance, class_balance
-from .legend import Legend, class_name
+from .legend import Legend, class_colour, class_name
 from .table import PatchTable
 
 BAR_RAW, BAR_WEIGHTED = "#9e9e9e", "#3b528b"
-FALLBACK_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 
 
 @dataclass(frozen=True)
@@ -53,11 +52,6 @@ def report_figures(table: PatchTable, bins: int = 20) -> ReportFigures:
     return ReportFigures(len(table), int(included.sum()), balance, histogram, clusters)
 
 
-def _colour(legend: Legend, value: int, index: int) -> str:
-    info = legend.get(int(value))
-    return info.colour if info and info.colour else FALLBACK_COLOURS[index % len(FALLBACK_COLOURS)]
-
-
 def _share_chart(figures: ReportFigures, legend: Legend) -> str:
     """Grouped horizontal bars, raw (grey) vs weighted (class colour), one group per class."""
     b = figures.balance
@@ -70,7 +64,7 @@ def _share_chart(figures: ReportFigures, legend: Legend) -> str:
         y = 10 + i * row_h
         name = html.escape(class_name(legend, value))
         parts.append(f'<text x="{label_w - 6}" y="{y + 17}" text-anchor="end" font-size="12">{name}</text>')
-        for j, (share, colour) in enumerate(((b.raw_share[i], BAR_RAW), (b.weighted_share[i], _colour(legend, value, i)))):
+        for j, (share, colour) in enumerate(((b.raw_share[i], BAR_RAW), (b.weighted_share[i], class_colour(legend, value, i)))):
             w = bar_w * float(share) / top
             parts.append(f'<rect x="{label_w}" y="{y + j * 13}" width="{w:.1f}" height="12" fill="{colour}"/>')
             parts.append(f'<text x="{label_w + w + 4:.1f}" y="{y + j * 13 + 10}" font-size="10">{share:.2%}</text>')
@@ -105,7 +99,7 @@ def render_report(table: PatchTable, legend: Legend, title: str, settings: dict[
     b = figures.balance
     esc = html.escape
     rows = "".join(
-        f"<tr><td><span class='sw' style='background:{_colour(legend, v, i)}'></span>{esc(class_name(legend, v))}</td>"
+        f"<tr><td><span class='sw' style='background:{class_colour(legend, v, i)}'></span>{esc(class_name(legend, v))}</td>"
         f"<td>{int(v)}</td><td>{b.raw_share[i]:.2%}</td><td>{b.weighted_share[i]:.2%}</td>"
         f"<td>{int(b.patches_with_class[i])}</td></tr>"
         for i, v in enumerate(b.class_values)

@@ -14,7 +14,6 @@ from qgis.PyQt.QtCore import QPointF, QRectF, QSize, Qt
 from qgis.PyQt.QtGui import QBrush, QColor, QFont, QFontMetrics, QImage, QPainter, QPalette, QPen
 from qgis.PyQt.QtWidgets import QSizePolicy, QWidget
 
-FALLBACK_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 GAP, PAD = 8, 8  # gap between classes, outer padding (px)
 LOG_SCALE_RATIO = 20.0  # largest / smallest share shown above which the bars use a log scale
 
@@ -22,7 +21,7 @@ LOG_SCALE_RATIO = 20.0  # largest / smallest share shown above which the bars us
 @dataclass(frozen=True)
 class ChartEntry:
     name: str
-    colour: str  # "#rrggbb"; "" picks a fallback colour
+    colour: str  # "#rrggbb"
     raw: float  # share, 0..1
     weighted: float
 
@@ -67,10 +66,6 @@ def share_axis(shares) -> ShareAxis:
 
 def tick_label(share: float) -> str:
     return f"{share * 100:.3g} %"
-
-
-def entry_colour(entry: ChartEntry, index: int) -> QColor:
-    return QColor(entry.colour if entry.colour else FALLBACK_COLOURS[index % len(FALLBACK_COLOURS)])
 
 
 class BalanceChart(QWidget):
@@ -144,7 +139,7 @@ class BalanceChart(QWidget):
         bottom = y + len(self.entries) * (2 * bar + GAP) - GAP
         self._axis(painter, axis, bar_x, bar_w, y, bottom, small, grid, text)
         for i, entry in enumerate(self.entries):
-            colour = entry_colour(entry, i)
+            colour = QColor(entry.colour)
             painter.setPen(text)
             painter.setFont(self.font())
             name = metrics.elidedText(entry.name, Qt.ElideRight, int(label_w - 6))

@@ -7,18 +7,20 @@ field calculator costs one recomputation, not thousands. The numbers come from
 """
 from __future__ import annotations
 
+import html
+
 from qgis.core import QgsVectorLayer
 from qgis.gui import QgsDockWidget
 from qgis.PyQt import sip
 from qgis.PyQt.QtCore import Qt, QTimer
-from qgis.PyQt.QtGui import QGuiApplication, QIcon, QPixmap
+from qgis.PyQt.QtGui import QColor, QGuiApplication, QIcon, QPixmap
 from qgis.PyQt.QtWidgets import (
     QCheckBox,
     QFileDialog,
     QGridLayout,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
-    QFrame,
     QLabel,
     QMessageBox,
     QScrollArea,
@@ -31,9 +33,9 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ..balance_core.class_balance import ClassBalance, balance_csv, balance_rows
-from ..balance_core.legend import Legend
+from ..balance_core.legend import Legend, class_colour
 from ..processing_provider.class_legend import stored_legend
-from .balance_chart import BalanceChart, ChartEntry, entry_colour
+from .balance_chart import BalanceChart, ChartEntry
 from .patch_columns import PatchColumns, patch_layer_problem, read_feature, read_patch_columns
 
 DEBOUNCE_MS = 150
@@ -240,11 +242,16 @@ class ClassBalanceDock(QgsDockWidget):
             return
         if self.isHidden():
             return  # recomputed when shown again: a closed dock costs nothing
-        if self.columns is None:
-            self.columns = read_patch_columns(layer)
-        selected = layer.selectedFeatureIds()
-        rows = self.columns.rows(selected) if self.selected_only.isChecked() else None
-        self.balance = self.columns.balance(rows)
+        try:
+            if self.columns is None:
+                self.columns = read_patch_columns(layer)
+            selected = layer.selectedFeatureIds()
+            rows = self.columns.rows(selected) if self.selected_only.isChecked() else None
+            self.balance = self.columns.balance(rows)
+        except Exception as exc:  # noqa: BLE001 - a viewer on a timer: say what failed, never a traceback dialog
+            self.columns = self.balance = None
+            self._show_message(f"Could not read “{layer.name()}”: {exc}")
+            return
         self._show(layer, self.balance, len(selected))
 
     def _show_message(self, text: str) -> None:
@@ -257,7 +264,7 @@ class ClassBalanceDock(QgsDockWidget):
     def _show(self, layer: QgsVectorLayer, balance: ClassBalance, n_selected: int) -> None:
         self.pages.setCurrentIndex(1)
         scope = "selected patches" if self.selected_only.isChecked() else "patches"
-        header = [f"<b>{layer.name()}</b>: {balance.n_patches:,} {scope}, {balance.n_drawable:,} drawable, "
+        header = [f"<b>{html.escape(layer.name())}</b>: {balance.n_patches:,} {scope}, {balance.n_drawable:,} drawable, "
                   f"{n_selected:,} selected."]
         if not self.columns.has_weights:
             header.append("No <i>sampler_weight</i> field yet: “weighted” assumes every patch that is not "
@@ -273,11 +280,10 @@ class ClassBalanceDock(QgsDockWidget):
         entries = []
         self.table.setRowCount(len(rows))
         for r, (value, name, raw, weighted, patches, low, high) in enumerate(rows):
-            info = self.legend.get(value)
-            entry = ChartEntry(name, info.colour if info else "", raw, weighted)
-            entries.append(entry)
+            colour = class_colour(self.legend, value, r)
+            entries.append(ChartEntry(name, colour, raw, weighted))
             swatch = QPixmap(12, 12)
-            swatch.fill(entry_colour(entry, r))
+            swatch.fill(QColor(colour))
             cells = (name, _share(raw), _share(weighted), f"{patches:,}", _share(low, 1), _share(high, 1))
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)

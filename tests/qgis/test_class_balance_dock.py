@@ -240,6 +240,28 @@ def test_layers_that_are_not_patch_layers_are_explained(plugin, host_iface, data
         QgsProject.instance().removeAllMapLayers()
 
 
+def test_a_layer_without_weights_yet_is_shown_as_uniform_sampling(plugin, host_iface, processing_run, data_dir):
+    grid = processing_run("patchbalancer:createpatchgrid", {
+        "IMAGE": str(data_dir / "lyon/image_rgb.tif"), "MASK": str(data_dir / "lyon/labels.tif"), "PATCH_SIZE": 128,
+        "OUTPUT": "TEMPORARY_OUTPUT"})
+    composition = processing_run("patchbalancer:computeclasscomposition", {
+        "INPUT": grid["OUTPUT"], "OUTPUT": "TEMPORARY_OUTPUT"})["OUTPUT"]
+    composition.setName("no <weights> yet")
+    QgsProject.instance().addMapLayer(composition)
+    plugin.dock_action.setChecked(True)
+    dock = plugin.dock
+    try:
+        assert wait_for(lambda: dock.layer is composition and refreshed(dock)())
+        assert "No <i>sampler_weight</i> field yet" in dock.header.text()
+        assert "no &lt;weights&gt; yet" in dock.header.text()
+        b = dock.balance
+        assert b.n_patches == 36 and b.n_drawable == 36 and b.effective_sample_size == pytest.approx(36)
+        np.testing.assert_allclose(b.weighted_share, b.raw_share, rtol=1e-12)
+    finally:
+        plugin.dock_action.setChecked(False)
+        QgsProject.instance().removeAllMapLayers()
+
+
 @pytest.mark.parametrize("theme", ["light", "dark"])
 def test_chart_is_readable_in_light_and_dark_themes(plugin, theme):
     from patch_balancer.ui.balance_chart import BalanceChart, ChartEntry
