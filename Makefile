@@ -36,4 +36,4 @@ model: setup
 	$(PY) scripts/make_model.py
 
 clean:
-	rm -rf $(VENV) .qgis demo_output .pytest_cache
+	rm -rf $(VENV) .qgis demo_output test_output .pytest_cache
