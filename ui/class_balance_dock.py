@@ -58,7 +58,7 @@ class ClassBalanceDock(QgsDockWidget):
         self.setObjectName(self.OBJECT_NAME)
         self.layer: QgsVectorLayer | None = None
         self.columns: PatchColumns | None = None
-        self.legend: Legend = {}
+        self.legend: Legend | None = None  # read when first shown: binding a layer costs nothing
         self.balance: ClassBalance | None = None
         self._connections: list = []
         self._timer = QTimer(self)
@@ -151,7 +151,7 @@ class ClassBalanceDock(QgsDockWidget):
             self.layer = None
             self._show_message(problem)
             return
-        self.legend = stored_legend(layer)
+        self.legend = None
         signals = (
             (layer.selectionChanged, self.schedule_refresh),  # the header counts the selection too
             (layer.attributeValueChanged, self._on_value),
@@ -229,9 +229,8 @@ class ClassBalanceDock(QgsDockWidget):
             self._invalidate()
 
     def _on_legend_changed(self, *_args) -> None:
-        if self.layer is not None:
-            self.legend = stored_legend(self.layer)
-            self.schedule_refresh()
+        self.legend = None
+        self.schedule_refresh()
 
     # -- computing and showing ------------------------------------------------------------------
     def refresh(self) -> None:
@@ -243,6 +242,8 @@ class ClassBalanceDock(QgsDockWidget):
         if self.isHidden():
             return  # recomputed when shown again: a closed dock costs nothing
         try:
+            if self.legend is None:
+                self.legend = stored_legend(layer)
             if self.columns is None:
                 self.columns = read_patch_columns(layer)
             selected = layer.selectedFeatureIds()
@@ -315,7 +316,7 @@ class ClassBalanceDock(QgsDockWidget):
 
     # -- export ---------------------------------------------------------------------------------
     def csv_text(self) -> str:
-        return balance_csv(self.balance, self.legend) if self.balance is not None else ""
+        return balance_csv(self.balance, self.legend or {}) if self.balance is not None else ""
 
     def copy_csv(self) -> None:
         QGuiApplication.clipboard().setText(self.csv_text())
