@@ -122,5 +122,5 @@ def store(path: str, key: CacheKey, row_off: np.ndarray, col_off: np.ndarray, si
             idx = np.flatnonzero(mine)
             same[idx] = [(r, c) in windows for r, c in zip(cols["row_off"][idx].tolist(), cols["col_off"][idx].tolist())]
         new = pa.concat_tables([old.filter(pa.array(~same)), new])
-    with atomic_path(path) as tmp:
+    with atomic_path(path, now=True) as tmp:  # finished embeddings are kept even if the run fails later
         pq.write_table(new, tmp)

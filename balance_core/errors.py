@@ -47,3 +47,7 @@ class CacheError(BalanceError):
 
 class PairingError(BalanceError):
     """Images and masks cannot be paired one to one."""
+
+
+class OutputWriteError(BalanceError):
+    """An output cannot be written (full disk, no permission, a folder in the way)."""

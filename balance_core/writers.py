@@ -1,41 +1,56 @@
 """File outputs, written to a temporary file beside the target and moved into place.
 
 A cancelled or failed run therefore never leaves a half-written file, and an existing
-file is only replaced by a complete one.
+file is only replaced by a complete one (see `staged_outputs` for a whole run's outputs).
 """
 from __future__ import annotations
 
 import contextlib
 import csv
 import os
-import tempfile
+import shutil
 from collections.abc import Iterator
 
+from . import staged_outputs
 from .schema import FLOAT, class_dist_json, output_columns
 from .table import PatchTable
 
 
 @contextlib.contextmanager
-def atomic_path(target: str) -> Iterator[str]:
-    """Yield a temporary path in the target's folder; on success move it onto the target."""
+def atomic_path(target: str, *, now: bool = False) -> Iterator[str]:
+    """Yield a temporary path beside the target; the file there becomes the target when all went well.
+
+    During a run (`staged_outputs.staging`) the file is only staged: it replaces the target when the
+    whole run commits. Otherwise, or with `now` (the embeddings cache keeps finished work even when
+    the run later fails), it replaces the target as soon as the block ends without an error.
+    An existing target keeps its permissions; a new file gets the usual ones (0666 less the umask).
+    """
+    outputs = staged_outputs.active()
+    if outputs is not None and not now:
+        tmp = outputs.path_for(target)
+        try:
+            yield tmp
+        except OSError as exc:
+            raise staged_outputs.write_error(target, exc) from exc
+        outputs.replace_on_commit(tmp, target)
+        return
     folder = os.path.dirname(os.path.abspath(target))
-    os.makedirs(folder, exist_ok=True)
-    suffix = os.path.splitext(target)[1]
-    fd, tmp = tempfile.mkstemp(prefix=".partial-", suffix=suffix, dir=folder)
-    os.close(fd)
     try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise staged_outputs.write_error(target, exc) from exc
+    tmp = staged_outputs.temporary_name(target)
+    try:
+        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))  # the umask applies, untouched
         yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
+        if os.path.exists(target):
+            shutil.copymode(target, tmp)
         os.replace(tmp, target)
+    except OSError as exc:
+        raise staged_outputs.write_error(target, exc) from exc
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
 
 
 def write_csv(table: PatchTable, path: str) -> None:

@@ -3,8 +3,12 @@
 Fields the plugin does not own (an analyst's notes, a split column) are carried through
 every step unchanged, after the plugin's own fields.
 """
+import functools
+import glob
+import json
 import os
 import re
+import shutil
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,7 +20,9 @@ from qgis.core import (
     QgsField,
     QgsFields,
     QgsGeometry,
+    QgsProcessingContext,
     QgsProcessingException,
+    QgsProcessingOutputLayerDefinition,
     QgsVectorLayer,
     QgsWkbTypes,
 )
@@ -25,9 +31,12 @@ from qgis.PyQt.QtCore import QVariant
 from ..balance_core.errors import BalanceError
 from ..balance_core.legend import Legend, class_name, legend_to_json
 from ..balance_core.patch_records import class_value, table_from_records
-from ..balance_core.schema import FLOAT, INT, OWN_FIELDS, class_field, output_columns
+from ..balance_core import staged_outputs
+from ..balance_core.schema import FLOAT, INT, OWN_FIELDS, TEXT, Column, class_field, output_columns
 from ..balance_core.table import PatchTable
-from .styling import PatchLayerStyler, sampler_weight_renderer, save_default_style, style_layer
+from .destinations import LAYER_FORMATS, MAX_FIELDS, output_definition, sink_destination
+from .gpkg_layers import layer_count, replace_layer, store_default_style
+from .styling import STYLE_NAME, PatchLayerStyler, sampler_weight_renderer, style_documents, style_layer
 
 QVARIANT_TYPES = {INT: QVariant.LongLong, FLOAT: QVariant.Double}
 BATCH = 2000
@@ -88,9 +97,22 @@ def read_patch_source(alg, parameters, key, context, feedback, *, need_windows=F
                        alg.parameterAsVectorLayer(parameters, key, context))
 
 
-def patch_fields(table: PatchTable, extra: QgsFields | None = None) -> QgsFields:
+def patch_columns(table: PatchTable, max_fields: int | None = None, extra_count: int = 0) -> list:
+    """The layer's columns; when a format cannot hold one field per class, the fractions go into one
+    `class_dist_json` text (full precision: the next step reads it back exactly) instead of `c_*` fields."""
+    columns = output_columns(table)
+    if max_fields is None or len(columns) + extra_count <= max_fields or table.class_counts is None:
+        return columns
+    own = [c for c in columns if class_value(c.name) is None]
+    fractions, keys = table.fractions(), [str(int(v)) for v in table.class_values]
+    texts = np.array([json.dumps({k: float(f) for k, f in zip(keys, row) if f > 0}, separators=(",", ":"))
+                      for row in fractions], dtype=object)
+    return own + [Column("class_dist_json", TEXT, texts)]
+
+
+def patch_fields(columns: list, extra: QgsFields | None = None) -> QgsFields:
     fields = QgsFields()
-    for column in output_columns(table):
+    for column in columns:
         fields.append(QgsField(column.name, QVARIANT_TYPES.get(column.kind, QVariant.String)))
     for i in range(extra.count() if extra is not None else 0):
         fields.append(extra.at(i))
@@ -116,60 +138,121 @@ def polygon_wkb(rings: np.ndarray) -> list:
     return out
 
 
-def _write(sink, table, fields, geometries, extra_values, feedback) -> bool:
-    """Add one feature per patch; False when cancelled between batches.
+def _write(sink, columns, fields, geometries, extra_values, feedback) -> str:
+    """Add one feature per patch; '' when done, else why not (cancelled, or the sink refused a batch).
 
-    Returning instead of raising lets the caller close the sink before removing the file:
-    a traceback would keep this frame, and the open sink, alive.
+    Returning instead of raising lets the caller close the sink before failing: a traceback would
+    keep this frame, and the open sink, alive.
     """
-    rows = list(zip(*[c.as_list() for c in output_columns(table)]))
+    rows = list(zip(*[c.as_list() for c in columns]))
     n = len(rows)
     for start in range(0, n, BATCH):
         if feedback.isCanceled():
-            return False
+            return "Cancelled by the user while writing the patch layer; nothing was written."
         batch = []
         for i in range(start, min(start + BATCH, n)):
             feature = QgsFeature(fields)
             feature.setGeometry(geometries[i])
             feature.setAttributes(list(rows[i]) + (list(extra_values[i]) if extra_values else []))
             batch.append(feature)
-        sink.addFeatures(batch, QgsFeatureSink.FastInsert)
+        if not sink.addFeatures(batch, QgsFeatureSink.FastInsert):
+            return f"The patch layer could not be written ({sink.lastError() or 'no reason given'}); nothing was changed."
         feedback.setProgress(90.0 + 10.0 * min(start + BATCH, n) / n)
-    return True
+    return ""
 
 
 def publish_patch_layer(alg, parameters, context, feedback, table, geometries, crs, legend, layer_name,
                         extra_fields=None, extra_values=None, key="OUTPUT") -> str:
     """Write the patch layer, style it (graduated on sampler_weight when there is one, class names as aliases),
-    store that style in a GeoPackage as its default, and return the destination id."""
-    fields = patch_fields(table, extra_fields)
-    sink, dest_id = alg.parameterAsSink(parameters, key, context, fields, QgsWkbTypes.Polygon, crs)
+    store that style in a GeoPackage as its default, and return the destination id.
+
+    A file output is staged (see `staged_outputs`): written beside its target, checked, and put in
+    place when the whole run commits; into an existing GeoPackage only its own layer is replaced.
+    """
+    dest = sink_destination(alg, parameters, key, context)
+    outputs = staged_outputs.active()
+    staged = outputs is not None and dest.kind in ("file", "layer")
+    extra_count = extra_fields.count() if extra_fields is not None else 0
+    columns = patch_columns(table, MAX_FIELDS.get(dest.extension), extra_count)
+    if table.class_counts is not None and not any(class_value(c.name) is not None for c in columns):
+        feedback.pushWarning(alg.tr(
+            "{} classes need more fields than a {} layer holds ({} at most): the class fractions are stored in "
+            "one class_dist_json text field instead of c_<value> fields.").format(
+                len(table.class_values), dest.extension.lstrip("."), MAX_FIELDS[dest.extension]))
+    fields = patch_fields(columns, extra_fields)
+    if staged:
+        path = outputs.path_for(dest.path)
+        try:
+            sink, dest_id = alg.parameterAsSink({**parameters, key: output_definition(dest, path)}, key, context,
+                                                fields, QgsWkbTypes.Polygon, crs)
+        except QgsProcessingException as exc:
+            raise QgsProcessingException(alg.tr("The patch layer could not be created beside {} ({}{}); nothing was "
+                                                "changed.").format(dest.path, exc, _free_space(dest.path))) from exc
+    else:
+        sink, dest_id = alg.parameterAsSink(parameters, key, context, fields, QgsWkbTypes.Polygon, crs)
     if sink is None:
         raise QgsProcessingException(alg.invalidSinkError(parameters, key))
-    completed = _write(sink, table, fields, geometries, extra_values, feedback)
-    del sink  # closes the file: its style can be stored, or a cancelled file removed
-    if not completed:
-        remove_file_output(dest_id)
-        raise QgsProcessingException(alg.tr("Cancelled by the user while writing the patch layer; the partial layer was removed."))
+    error = _write(sink, columns, fields, geometries, extra_values, feedback)
+    del sink  # closes the file: it can be checked and styled, or a cancelled one removed
+    if error:
+        raise QgsProcessingException(alg.tr(error))  # the staged file goes with the run's rollback
     renderer = sampler_weight_renderer(table["sampler_weight"]) if "sampler_weight" in table else None
     aliases, legend_json = class_aliases(table, legend), legend_to_json(legend) if legend else ""
-    if dest_id.lower().split("|")[0].endswith(".gpkg"):
-        error = save_default_style(dest_id, renderer, aliases, legend_json)
-        if error:
-            feedback.pushWarning(alg.tr("The style could not be stored in the GeoPackage: {}").format(error))
-    memory_layer = context.temporaryLayerStore().mapLayer(dest_id)  # TEMPORARY_OUTPUT: style it right away
-    if memory_layer is not None:
-        style_layer(memory_layer, renderer, aliases, legend_json)
+    if not staged:
+        memory_layer = context.temporaryLayerStore().mapLayer(dest_id)  # TEMPORARY_OUTPUT: style it right away
+        if memory_layer is not None:
+            style_layer(memory_layer, renderer, aliases, legend_json)
+        _style_when_loaded(alg, context, dest_id, renderer, layer_name, aliases, legend_json)
+        return dest_id
+    written = layer_count(path, dest.layer) if dest.extension in LAYER_FORMATS else len(table)
+    if written != len(table):
+        raise QgsProcessingException(alg.tr(
+            "The patch layer could not be written completely ({} of {} patches{}); nothing was changed.").format(
+                max(written, 0), len(table), _free_space(dest.path)))
+    if dest.extension in LAYER_FORMATS:
+        qml, sld = style_documents(fields, renderer, aliases, legend_json)
+        try:
+            store_default_style(path, dest.layer, STYLE_NAME, qml, sld, "Patch Balancer patch layer")
+        except BalanceError as exc:
+            raise QgsProcessingException(str(exc)) from exc
+    if dest.kind == "layer" and os.path.exists(dest.path):
+        outputs.on_commit(dest.path, functools.partial(replace_layer, path, dest.layer, dest.path))
+    else:
+        outputs.replace_on_commit(path, dest.path, _sidecar_extensions(path))
+    final_id = f"{dest.path}|layername={dest.layer}" if dest.kind == "layer" else dest.path
+    outputs.after_commit(functools.partial(_load_when_asked, alg, context, dest, final_id, renderer, layer_name,
+                                           aliases, legend_json))
+    return final_id
+
+
+def _free_space(path: str) -> str:
+    """'; the disk is full (… free)' when that is the likely reason of a failed write, else ''."""
+    try:
+        free = shutil.disk_usage(os.path.dirname(path)).free
+    except OSError:
+        return ""
+    return f"; the disk is full ({free // 1024} KiB free)" if free < 16 << 20 else ""
+
+
+def _sidecar_extensions(path: str) -> tuple:
+    """Extensions of the files a format writes beside the main one (e.g. MapInfo's .dat, .map, .id)."""
+    stem = os.path.splitext(path)[0]
+    return tuple(os.path.splitext(p)[1] for p in glob.glob(glob.escape(stem) + ".*") if p != path)
+
+
+def _load_when_asked(alg, context, dest, final_id, renderer, layer_name, aliases, legend_json) -> None:
+    """Ask QGIS to load the committed layer when the user asked for it (the staged file was never registered)."""
+    value = dest.value
+    project = value.destinationProject if isinstance(value, QgsProcessingOutputLayerDefinition) else None
+    if project is not None:
+        definition = alg.parameterDefinition(dest.key)
+        name = value.destinationName or (definition.description() if definition is not None else layer_name)
+        context.addLayerToLoadOnCompletion(final_id, QgsProcessingContext.LayerDetails(name, project, dest.key))
+    _style_when_loaded(alg, context, final_id, renderer, layer_name, aliases, legend_json)
+
+
+def _style_when_loaded(alg, context, dest_id, renderer, layer_name, aliases, legend_json) -> None:
     if context.willLoadLayerOnCompletion(dest_id):
         styler = PatchLayerStyler(renderer, layer_name, aliases, legend_json)
         alg.stylers.append(styler)
         context.layerToLoadOnCompletionDetails(dest_id).setPostProcessor(styler)
-    return dest_id
-
-
-def remove_file_output(dest_id: str) -> None:
-    """Remove a cancelled file output, with the side files SQLite-based formats leave."""
-    path = dest_id.split("|")[0]
-    for candidate in (path, path + "-journal", path + "-wal", path + "-shm"):
-        if os.path.isfile(candidate):
-            os.remove(candidate)

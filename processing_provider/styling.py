@@ -1,7 +1,8 @@
 """Graduated style on `sampler_weight`: light = rarely drawn, dark = often drawn; excluded hatched grey.
 
 The same renderer is applied when the layer loads in QGIS (a post-processor) and stored in
-a GeoPackage as the layer's default style, so a file written by `qgis_process` opens styled.
+a GeoPackage as the layer's default style (`gpkg_layers.store_default_style`), so a file written
+by `qgis_process` opens styled.
 """
 import numpy as np
 from qgis.core import (
@@ -13,6 +14,7 @@ from qgis.core import (
     QgsVectorLayer,
 )
 from qgis.PyQt.QtGui import QColor
+from qgis.PyQt.QtXml import QDomDocument
 
 WEIGHT_FIELD = "sampler_weight"
 STYLE_NAME = "patch_balancer_sampler_weight"
@@ -74,16 +76,24 @@ def style_layer(layer: QgsVectorLayer, renderer, aliases: dict, legend_json: str
         layer.setCustomProperty(LEGEND_PROPERTY, legend_json)
 
 
-def save_default_style(path: str, renderer, aliases: dict | None = None, legend_json: str = "") -> str:
-    """Store the style in the GeoPackage's `layer_styles` as default; returns an error text or ''.
+def style_documents(fields, renderer, aliases: dict | None = None, legend_json: str = "") -> tuple:
+    """The style as QGIS stores it in a GeoPackage (QML, SLD), made on a memory layer with the same fields.
 
-    QGIS opens the file styled, and a later step reads the class legend back from it.
+    Built without opening the output file: a QgsVectorLayer on the file would keep a pooled
+    connection to it (that blocks the final rename on Windows and may write to the file later).
     """
-    layer = QgsVectorLayer(path, "patches", "ogr")
-    if not layer.isValid():
-        return f"cannot open {path} to store its style"
+    layer = QgsVectorLayer("Polygon", "patches", "memory")
+    layer.dataProvider().addAttributes(fields.toList())
+    layer.updateFields()
     style_layer(layer, renderer, aliases or {}, legend_json)
-    return layer.saveStyleToDatabase(STYLE_NAME, "Patch Balancer patch layer", True, "")
+    qml = QDomDocument()
+    error = layer.exportNamedStyle(qml)
+    sld = QDomDocument()
+    layer.exportSldStyle(sld, "")
+    del layer
+    if error:
+        raise ValueError(error)
+    return qml.toString(), sld.toString()
 
 
 # Post-processors waiting for their layer. QgsProcessingAlgorithm.run() executes a copy of the

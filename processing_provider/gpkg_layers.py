@@ -1,0 +1,160 @@
+"""Replace one layer of a user's GeoPackage, keeping every other layer, in one SQLite transaction.
+
+The run writes its layer (and its default style) into a staged GeoPackage of its own; at
+commit this copies that layer and its `layer_styles` rows into the target. Inside one
+transaction nothing is visible until the commit, and a failure (full disk, a kill) rolls
+back: the user's other layers, and the old layer, stay exactly as they were. Our own rows are
+written directly (also in the staged file: `store_default_style`), so QGIS 3.22's "a style with this name exists, overwrite?" question (a modal
+dialog that hangs `qgis_process`) can never come up.
+"""
+from osgeo import gdal, ogr
+
+from ..balance_core.errors import OutputWriteError
+
+STYLES = "layer_styles"
+
+
+class _Failed(Exception):
+    pass
+
+
+def _ok(result, what: str):
+    """OGR's return codes (0 = done) and objects (None = failed), with GDAL's own reason."""
+    if result is None or (isinstance(result, int) and result != 0):
+        raise _Failed(f"{what} failed: {gdal.GetLastErrorMsg() or 'no reason given'}")
+    return result
+
+
+def layer_count(path: str, layer: str) -> int:
+    """Features in `layer` of `path` (-1 when it cannot be read): the check that a write really happened."""
+    dataset = ogr.Open(path)
+    found = dataset.GetLayerByName(layer) if dataset is not None else None
+    return found.GetFeatureCount() if found is not None else -1
+
+
+def first_layer_name(path: str):
+    """The layer QGIS opens from a GeoPackage given without a layer name (None when unreadable)."""
+    dataset = ogr.Open(path)
+    return dataset.GetLayer(0).GetName() if dataset is not None and dataset.GetLayerCount() else None
+
+
+def _layer_index(dataset, name: str) -> int:
+    for i in range(dataset.GetLayerCount()):
+        if dataset.GetLayer(i).GetName() == name:
+            return i
+    return -1
+
+
+def _copy_fields(source, target) -> None:
+    definition = source.GetLayerDefn()
+    for i in range(definition.GetFieldCount()):
+        _ok(target.CreateField(definition.GetFieldDefn(i)), "adding a field")
+
+
+def _copy_features(source, target) -> None:
+    _copy_fields(source, target)
+    target_definition = target.GetLayerDefn()
+    source.ResetReading()
+    for feature in source:
+        copy = ogr.Feature(target_definition)
+        copy.SetFrom(feature)
+        copy.SetFID(feature.GetFID())
+        _ok(target.CreateFeature(copy), "writing a patch")
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _copy_styles(source_ds, target_ds, name: str) -> None:
+    """Our layer_styles rows for `name` replace the target's rows of the same style name."""
+    styles = source_ds.GetLayerByName(STYLES)
+    rows = [feature for feature in styles if feature.GetField("f_table_name") == name] if styles is not None else []
+    if not rows:
+        return
+    target = _styles_table(target_ds)
+    names = ", ".join(sorted({_sql_text(row.GetField("styleName")) for row in rows}))
+    target_ds.ExecuteSQL(f"DELETE FROM {STYLES} WHERE f_table_name = {_sql_text(name)} AND styleName IN ({names})")
+    if any(row.GetField("useAsDefault") for row in rows):
+        target_ds.ExecuteSQL(f"UPDATE {STYLES} SET useAsDefault = 0 WHERE f_table_name = {_sql_text(name)}")
+    definition = target.GetLayerDefn()
+    for row in rows:
+        copy = ogr.Feature(definition)
+        copy.SetFrom(row)
+        copy.SetFID(-1)
+        _ok(target.CreateFeature(copy), "storing the style")
+
+
+STYLE_FIELDS = (("f_table_catalog", 256), ("f_table_schema", 256), ("f_table_name", 256), ("f_geometry_column", 256),
+                ("styleName", 30), ("styleQML", 0), ("styleSLD", 0), ("useAsDefault", -1), ("description", 0),
+                ("owner", 30), ("ui", 30), ("update_time", -2))
+
+
+def _styles_table(dataset):
+    """The GeoPackage's layer_styles table, created with QGIS's own columns when missing."""
+    table = dataset.GetLayerByName(STYLES)
+    if table is not None:
+        return table
+    table = _ok(dataset.CreateLayer(STYLES, geom_type=ogr.wkbNone, options=["FID=id"]), "creating layer_styles")
+    for name, width in STYLE_FIELDS:
+        if width == -1:
+            field = ogr.FieldDefn(name, ogr.OFTInteger)
+            field.SetSubType(ogr.OFSTBoolean)
+        elif width == -2:
+            field = ogr.FieldDefn(name, ogr.OFTDateTime)
+            field.SetDefault("CURRENT_TIMESTAMP")
+        else:
+            field = ogr.FieldDefn(name, ogr.OFTString)
+            field.SetWidth(width)
+        _ok(table.CreateField(field), "creating layer_styles")
+    return table
+
+
+def store_default_style(path: str, name: str, style_name: str, qml: str, sld: str, description: str) -> None:
+    """Store a style for layer `name` of the (staged, fresh) GeoPackage `path` as its default."""
+    try:
+        dataset = _ok(ogr.Open(path, update=1), "opening the GeoPackage")
+        layer = _ok(dataset.GetLayerByName(name), "finding the layer")
+        table = _styles_table(dataset)
+        row = ogr.Feature(table.GetLayerDefn())
+        for field, value in (("f_table_catalog", ""), ("f_table_schema", ""), ("f_table_name", name),
+                             ("f_geometry_column", layer.GetGeometryColumn()), ("styleName", style_name),
+                             ("styleQML", qml), ("styleSLD", sld), ("useAsDefault", 1), ("description", description),
+                             ("owner", ""), ("ui", "")):
+            row.SetField(field, value)
+        _ok(table.CreateFeature(row), "storing the style")
+        dataset = None
+    except _Failed as exc:
+        raise OutputWriteError(f"Cannot store the layer style in {path!r}: {exc}.") from exc
+
+
+def replace_layer(staged: str, name: str, target: str) -> None:
+    """Put layer `name` of `staged` into the existing GeoPackage `target`, replacing a layer of that name."""
+    try:
+        source_ds = _ok(ogr.Open(staged), "reading the new layer")
+        source = _ok(source_ds.GetLayerByName(name), "reading the new layer")
+        target_ds = _ok(ogr.Open(target, update=1), "opening the GeoPackage")
+        if target_ds.GetDriver().GetName() != "GPKG":
+            raise _Failed("it is not a GeoPackage")
+        _ok(target_ds.StartTransaction(), "starting a transaction")
+        try:
+            index = _layer_index(target_ds, name)
+            if index >= 0:
+                _ok(target_ds.DeleteLayer(index), "removing the old layer")
+            options = [f"GEOMETRY_NAME={source.GetGeometryColumn() or 'geom'}", f"FID={source.GetFIDColumn() or 'fid'}"]
+            layer = _ok(target_ds.CreateLayer(name, srs=source.GetSpatialRef(), geom_type=source.GetGeomType(),
+                                              options=options), "creating the layer")
+            _copy_features(source, layer)
+            if layer.GetFeatureCount() != source.GetFeatureCount():
+                raise _Failed(f"{layer.GetFeatureCount()} of {source.GetFeatureCount()} patches copied")
+            _copy_styles(source_ds, target_ds, name)
+            _ok(target_ds.CommitTransaction(), "committing")
+        except BaseException:
+            target_ds.RollbackTransaction()
+            raise
+        finally:
+            target_ds = None  # closes the file
+    except _Failed as exc:
+        raise OutputWriteError(
+            f"Cannot replace layer '{name}' in {target!r}: {exc}. The GeoPackage was left as it was."
+        ) from exc
