@@ -318,3 +318,20 @@ def test_sigterm_cancels_and_leaves_the_geopackage_as_it_was(lyon, tmp_path):
     assert "(SIGTERM): cancelling the run" in rest and "Cancelled" in rest
     assert snapshot(tmp_path) == before
     assert layer_names(gpkg) == {"roads": 3, "fields": 4, "patches": 5}
+
+
+def test_run_and_load_results_loads_the_committed_layer_styled(provider, lyon, tmp_path):
+    """The desktop's 'open output file after running': QGIS loads the final file, never the staged one."""
+    import processing
+    from qgis.core import QgsProject
+
+    gpkg = user_geopackage(tmp_path / "work.gpkg")
+    result = processing.runAndLoadResults(ALG, {**lyon, "PATCH_SIZE": 64, "OUTPUT": into(gpkg)},
+                                          feedback=QgsProcessingFeedback())
+    loaded = [layer for layer in QgsProject.instance().mapLayers().values() if layer.source() == result["OUTPUT"]]
+    try:
+        assert len(loaded) == 1 and loaded[0].featureCount() == 144
+        assert loaded[0].renderer().type() == "graduatedSymbol"
+        assert sorted(os.listdir(tmp_path)) == ["work.gpkg"]
+    finally:
+        QgsProject.instance().removeMapLayers([layer.id() for layer in loaded])
