@@ -11,6 +11,8 @@ import os
 import shutil
 from collections.abc import Iterator
 
+import numpy as np
+
 from . import staged_outputs
 from .schema import FLOAT, class_dist_json, output_columns
 from .table import PatchTable
@@ -53,16 +55,36 @@ def atomic_path(target: str, *, now: bool = False) -> Iterator[str]:
             os.remove(tmp)
 
 
+# The exclusion flags again under the names other tools read (e.g. pytorch_segmentation_models_trainer's
+# coreset selection drops rows flagged True in these): name → our flags it stands for.
+COMPATIBLE_FLAGS = {
+    "has_mask_border_nodata": ("excl_border_nodata",),
+    "has_image_black_border": ("excl_black_border", "excl_image_nodata"),  # the image's border is unusable
+    "has_low_entropy": ("excl_low_entropy",),
+    "has_high_nodata": ("excl_nodata_ratio",),
+}
+
+
+def compatible_flags(table: PatchTable) -> dict[str, list[str]]:
+    """`True`/`False` per patch for each compatible flag whose source flags the table has."""
+    out = {}
+    for name, sources in COMPATIBLE_FLAGS.items():
+        present = [table[s] for s in sources if s in table]
+        if present:
+            flags = np.logical_or.reduce([np.asarray(p, dtype=bool) for p in present])
+            out[name] = ["True" if f else "False" for f in flags.tolist()]
+    return out
+
+
 def write_csv(table: PatchTable, path: str) -> None:
-    """The patch table as CSV, plus `class_dist_json`, for `WeightedRandomSampler` users."""
+    """The patch table as CSV, plus `class_dist_json` and the compatible flags, for `WeightedRandomSampler` users."""
     columns = output_columns(table)
-    dists = class_dist_json(table)
+    extra = {"class_dist_json": class_dist_json(table), **compatible_flags(table)}
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow([c.name for c in columns] + ["class_dist_json"])
+        writer.writerow([c.name for c in columns] + list(extra))
         formatted = [
             ["" if v is None else repr(v) for v in c.as_list()] if c.kind == FLOAT else [str(v) for v in c.as_list()]
             for c in columns
-        ]
-        for i, row in enumerate(zip(*formatted)):
-            writer.writerow([*row, dists[i]])
+        ] + list(extra.values())
+        writer.writerows(zip(*formatted))

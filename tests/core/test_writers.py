@@ -14,7 +14,8 @@ from balance_core.writers import atomic_path, write_csv
 EXPECTED_HEAD = ["patch_id", "image_path", "mask_path", "row_off", "col_off", "patch_size"]
 EXPECTED_TAIL = ["class_entropy", "nodata_ratio", "excl_border_nodata", "excl_black_border", "excl_low_entropy",
                  "excl_nodata_ratio", "excluded", "freq_cluster_id", "freq_cluster_size", "freq_cluster_weight",
-                 "sampler_weight", "class_dist_json"]
+                 "sampler_weight", "class_dist_json", "has_mask_border_nodata", "has_image_black_border",
+                 "has_low_entropy", "has_high_nodata"]
 
 
 def test_csv_columns_and_values(scene, tmp_path):
@@ -33,6 +34,9 @@ def test_csv_columns_and_values(scene, tmp_path):
     weights = np.array([float(r["sampler_weight"]) for r in rows])
     assert np.isfinite(weights).all() and (weights > 0).all()
     assert stat.S_IMODE(os.stat(path).st_mode) & 0o044  # readable by others, like any file
+    for row, excluded in zip(rows, table["excluded"]):  # the compatible flags, as pandas reads booleans
+        flags = [row[n] for n in ("has_mask_border_nodata", "has_image_black_border", "has_low_entropy", "has_high_nodata")]
+        assert set(flags) <= {"True", "False"} and ("True" in flags) == bool(excluded)
 
 
 def test_negative_class_field_name():
