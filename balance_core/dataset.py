@@ -15,7 +15,7 @@ from .composition import measure_composition
 from .config import BalanceConfig
 from .embeddings import Embedder, compute_embeddings, make_embedder
 from .errors import GridMismatchError, InvalidParameterError
-from .grid import footprints, make_grid
+from .grid import check_grid_size, footprints, make_grid
 from .progress import Progress, SubProgress, check_cancelled
 from .rasters import RasterPair, open_pair
 from .table import PatchTable
@@ -68,6 +68,8 @@ def _same_crs(a: str, b: str) -> bool:
 
 def dataset_grid(dataset: Dataset, config: BalanceConfig) -> PatchTable:
     """The patch grid of every pair, in pair order; `patch_id` numbers them all."""
+    check_grid_size([(p.width, p.height) for p in dataset.pairs], config.patch_size, config.effective_stride,
+                    with_embeddings=config.needs_uniqueness)  # refused before the grid is built
     parts = []
     for pair in dataset.pairs:
         if config.patch_size > min(pair.width, pair.height) and len(dataset.pairs) > 1:
