@@ -103,6 +103,8 @@ class BalanceConfig:
             )
         if self.k < 0:
             raise InvalidParameterError(f"K must be 0 (elbow) or positive, got {self.k}.")
+        if not 0 <= self.seed < 2**32:  # numpy's and scikit-learn's range
+            raise InvalidParameterError(f"The random seed must be a whole number from 0 to 4294967295, got {self.seed}.")
         if self.mode not in MODES:
             raise InvalidParameterError(f"Unknown mode {self.mode!r}; choose one of {', '.join(MODES)}.")
         method = self.sampling_method

@@ -48,7 +48,7 @@ def stored_legend(layer) -> Legend:
     return legend
 
 
-def resolve_legend(class_map: str = "", mask_layers=(), patch_layer=None, mask_paths=()) -> Legend:
+def resolve_legend(class_map: str = "", mask_layers=(), patch_layer=None, mask_paths=(), warn=None) -> Legend:
     legend: Legend = {}
     for path in list(dict.fromkeys(mask_paths))[:MAX_MASK_FILES]:
         for value, info in legend_from_raster(path).items():
@@ -57,13 +57,13 @@ def resolve_legend(class_map: str = "", mask_layers=(), patch_layer=None, mask_p
     for layer in mask_layers:
         legend.update(renderer_legend(layer))
     if class_map:
-        legend.update(read_class_map(class_map))
+        legend.update(read_class_map(class_map, warn))
     return legend
 
 
-def legend_or_error(alg, parameters, context, **sources) -> Legend:
+def legend_or_error(alg, parameters, context, feedback=None, **sources) -> Legend:
     path = alg.parameterAsFile(parameters, "CLASS_MAP", context) if alg.parameterDefinition("CLASS_MAP") else ""
     try:
-        return resolve_legend(path, **sources)
+        return resolve_legend(path, warn=feedback.pushWarning if feedback is not None else None, **sources)
     except BalanceError as exc:
         raise QgsProcessingException(str(exc)) from exc

@@ -3,7 +3,13 @@
 Every algorithm adds the groups it needs; `read_config` reads whichever of them the
 algorithm has, so the step algorithms and the one-shot read a key the same way.
 """
+import math
+import os
+import traceback
+
 from qgis.core import (
+    Qgis,
+    QgsMessageLog,
     QgsProcessing,
     QgsProcessingException,
     QgsProcessingParameterBoolean,
@@ -19,8 +25,11 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QVariant
 
 from ..balance_core.config import KNN_BACKENDS, MODES, PRECISIONS, SAMPLING_METHODS, BalanceConfig
+from ..balance_core.dinov2 import ALIASES
 from ..balance_core.errors import BalanceError
+from ..balance_core.legend import read_class_map
 from ..balance_core.pairing import pair_by_name, pair_by_order, pair_folders
+from .patch_layer import safe_source_name
 
 Integer, Double = QgsProcessingParameterNumber.Integer, QgsProcessingParameterNumber.Double
 METHOD_CHOICES = ("",) + SAMPLING_METHODS  # "" = the default for the signals at hand
@@ -75,7 +84,7 @@ def _layer_paths(alg, parameters, key, context, role):
         if layer.providerType() != "gdal":
             raise QgsProcessingException(alg.tr(
                 "The {} raster must be a file read by GDAL (e.g. a GeoTIFF); '{}' comes from the '{}' provider."
-            ).format(role, layer.name(), layer.providerType()))
+            ).format(role, safe_source_name(layer.name()), layer.providerType()))
         paths.append(layer.source())
     return layers, paths
 
@@ -91,7 +100,7 @@ def check_all_loaded(alg, parameters, key, context, role):
         sources = {layer.source() for layer in loaded} | {layer.id() for layer in loaded}
         missing = [str(r) for r in raw if isinstance(r, str) and r not in sources] or [str(r) for r in raw]
         raise QgsProcessingException(alg.tr("{} of {} {} raster(s) ({}) could not be loaded: {}").format(
-            len(raw) - len(loaded), len(raw), role, key, ", ".join(missing[:5])))
+            len(raw) - len(loaded), len(raw), role, key, ", ".join(safe_source_name(m) for m in missing[:5])))
 
 
 def raster_pairs(alg, parameters, context):
@@ -181,7 +190,7 @@ def add_cluster_params(alg):
         "Largest K tried by the elbow search. K never exceeds the number of distinct compositions.")
     add(alg, QgsProcessingParameterNumber("K", tr("Fixed number of clusters (0 = elbow)"), Integer, 0, minValue=0),
         "Use exactly this K instead of the elbow of the inertia curve.")
-    add(alg, QgsProcessingParameterNumber("SEED", tr("Random seed"), Integer, 42),
+    add(alg, QgsProcessingParameterNumber("SEED", tr("Random seed"), Integer, 42, minValue=0),
         "Seed of KMeans (and of the approximate neighbour search): the same inputs and seed give the same weights.")
 
 
@@ -249,7 +258,7 @@ def read_bands(alg, parameters, context) -> tuple:
     try:
         return tuple(int(v) for v in (i.strip() for i in items) if v)
     except ValueError as exc:
-        raise QgsProcessingException(alg.tr("Bands must be 1-based band numbers such as 4,3,2; got {}").format(value)) from exc
+        raise QgsProcessingException(alg.tr("BANDS must be 1-based band numbers such as 4,3,2; got {}").format(value)) from exc
 
 
 def read_config(alg, parameters, context, **fixed) -> BalanceConfig:
@@ -298,3 +307,166 @@ def read_config(alg, parameters, context, **fixed) -> BalanceConfig:
         values["embeddings_cache"] = alg.parameterAsFileOutput(parameters, "EMBEDDINGS_CACHE", context) or None
     values.update(fixed)
     return BalanceConfig(**values)
+
+
+# --- checking, before any work -----------------------------------------------------------------
+# An exception escaping a Python checkParameterValues aborts qgis_process (SIGABRT, rc 134): every check
+# below returns a message instead, and `checked_parameters` turns anything unexpected into one too.
+
+INT_RANGE = (-2**31, 2**31 - 1)  # what parameterAsInt can return; beyond it the value silently wraps
+
+
+def _label(definition) -> str:
+    return f"“{definition.description()}” ({definition.name()})"
+
+
+def _number_text(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def number_problem(definition, value) -> str:
+    """'' when `value` is a usable value of a number parameter, else what is wrong with it."""
+    if isinstance(value, QVariant):
+        value = None if value.isNull() else value.value()
+    if value is None or isinstance(value, bool):
+        return ""
+    if isinstance(value, str):
+        if not value.strip():
+            return ""  # empty: an optional parameter left unset (QGIS refuses a missing mandatory one)
+        try:
+            x = float(value.strip())
+        except ValueError:
+            x = None
+    elif isinstance(value, (int, float)):
+        try:
+            x = float(value)
+        except OverflowError:
+            x = math.inf
+    else:
+        return ""  # an expression or a model input: QGIS evaluates it
+    is_int = definition.dataType() == QgsProcessingParameterNumber.Integer
+    lo, hi = definition.minimum(), definition.maximum()
+    if is_int:
+        lo, hi = max(lo, INT_RANGE[0]), min(hi, INT_RANGE[1])
+    bounds = [b if abs(b) < 1e300 else None for b in (lo, hi)]  # QGIS's default bounds are ±DBL_MAX
+    kind = "a whole number" if is_int else "a number"
+    if bounds[0] is not None and bounds[1] is not None:
+        allowed = f"{kind} from {_number_text(bounds[0])} to {_number_text(bounds[1])}"
+    elif bounds[0] is not None:
+        allowed = f"{kind} of at least {_number_text(bounds[0])}"
+    elif bounds[1] is not None:
+        allowed = f"{kind} of at most {_number_text(bounds[1])}"
+    else:
+        allowed = f"a finite {kind[2:]}"
+    bad = (x is None or not math.isfinite(x) or (is_int and not x.is_integer())
+           or (bounds[0] is not None and x < bounds[0]) or (bounds[1] is not None and x > bounds[1]))
+    return f"{_label(definition)} must be {allowed}; got {value}." if bad else ""
+
+
+def enum_problem(definition, value, context) -> str:
+    if definition.checkValueIsAcceptable(value, context):
+        return ""
+    options = ", ".join(f"{i} = {o}" for i, o in enumerate(definition.options()))
+    several = " (or several, comma-separated)" if definition.allowMultiple() else ""
+    return f"{_label(definition)} must be the number of one of its options{several}: {options}; got {value}."
+
+
+def value_problem(alg, parameters, context) -> str:
+    """'' when every number, choice, band list and class map the user gave is usable, else the first problem."""
+    for definition in alg.parameterDefinitions():
+        name = definition.name()
+        if name not in parameters:
+            continue
+        value = parameters[name]
+        if isinstance(definition, QgsProcessingParameterNumber):
+            problem = number_problem(definition, value)
+        elif isinstance(definition, QgsProcessingParameterEnum):
+            problem = enum_problem(definition, value, context)
+        else:
+            continue
+        if problem:
+            return problem
+    if alg.parameterDefinition("BANDS") is not None:
+        try:
+            bands = read_bands(alg, parameters, context)
+        except QgsProcessingException as exc:
+            return str(exc)
+        problem = _bands_problem(alg, parameters, context, bands)
+        if problem:
+            return problem
+    if alg.parameterDefinition("CLASS_MAP") is not None:
+        path = alg.parameterAsFile(parameters, "CLASS_MAP", context)
+        if path:
+            try:
+                read_class_map(path)
+            except BalanceError as exc:
+                return f"CLASS_MAP: {exc}"
+    return ""
+
+
+def _bands_problem(alg, parameters, context, bands) -> str:
+    if any(b < 1 for b in bands) or len(bands) not in (0, 1, 3):
+        return (f"BANDS must be one band (shown as grey) or three 1-based band numbers (red, green, blue), "
+                f"e.g. 4,3,2; got {','.join(map(str, bands))}.")
+    if bands and alg.parameterDefinition("IMAGE") is not None and parameters.get("IMAGE"):
+        for layer in alg.parameterAsLayerList(parameters, "IMAGE", context):
+            if max(bands) > layer.bandCount():
+                return (f"BANDS asks for band {max(bands)}, but the image {safe_source_name(layer.source())!r} "
+                        f"has {layer.bandCount()} band(s).")
+    return ""
+
+
+def embedder_problem(config: BalanceConfig) -> str:
+    """A local model folder that is not there, or a GPU that is not there, refused before any work."""
+    if not config.needs_uniqueness or config.embedder.strip().lower() == "descriptor":
+        return ""
+    ref = os.path.expanduser(ALIASES.get(config.embedder.strip(), config.embedder.strip()))
+    looks_like_path = os.path.isabs(ref) or ref.startswith((".", "~")) or ref.count("/") > 1 or "\\" in ref
+    if looks_like_path and not os.path.isdir(ref):
+        return (f"EMBEDDER: the model folder {ref!r} does not exist. Give a folder written by `save_pretrained` / "
+                "`snapshot_download` (config.json and model.safetensors), an alias (dinov2-small, dinov2-base, "
+                "dinov2-large), a Hugging Face model id, or 'descriptor'.")
+    if config.device == "cuda":
+        import torch  # present: the dependency check ran first
+
+        if not torch.cuda.is_available():
+            return "DEVICE is 'cuda', but torch sees no CUDA GPU here; choose 'auto' or 'cpu'."
+    return ""
+
+
+def settings_problem(alg, parameters, context, **fixed) -> str:
+    """'' when the parameters read into settings that can run here, else what to change or install."""
+    try:
+        config = read_config(alg, parameters, context, **fixed)
+        config.validate()
+    except (QgsProcessingException, BalanceError) as exc:
+        return str(exc)
+    if alg.parameterDefinition("EMBEDDER") is None:
+        return ""
+    return alg.check_config(config) or embedder_problem(config)
+
+
+def checked_parameters(alg, parameters, context, qgis_check, **fixed):
+    """(ok, message) for an algorithm's checkParameterValues; never raises.
+
+    Clear messages for numbers and choices come first (QGIS's own only says "Incorrect parameter value"),
+    then `qgis_check` (the base class: rasters loaded, QGIS's checks), then the settings as a whole.
+    """
+    try:
+        problem = value_problem(alg, parameters, context)
+        if problem:
+            return False, safe_source_name(problem)
+        ok, message = qgis_check(parameters, context)
+        if not ok:
+            return False, message
+        problem = settings_problem(alg, parameters, context, **fixed)
+        return not problem, safe_source_name(problem)
+    except (QgsProcessingException, BalanceError) as exc:
+        return False, safe_source_name(str(exc))
+    except KeyboardInterrupt:  # Ctrl+C in qgis_process before the run: Python's default handler raises here
+        return False, "Interrupted (Ctrl+C) while checking the parameters."
+    except Exception as exc:  # noqa: BLE001 - shown, not hidden: escaping here would abort qgis_process
+        QgsMessageLog.logMessage(safe_source_name(traceback.format_exc()), "Patch Balancer", Qgis.Critical)
+        return False, safe_source_name(
+            f"Patch Balancer could not check the parameters ({type(exc).__name__}: {exc}). This is a bug; please "
+            "report it with the parameters used (the traceback is in the log's 'Patch Balancer' tab).")

@@ -6,7 +6,7 @@ from ...balance_core.errors import BalanceError
 from ...balance_core.progress import SubProgress
 from ...balance_core.pipeline import build_balanced_dataset
 from ..aoi import aoi_selector
-from ..base import PatchBalancerAlgorithm
+from ..base import PatchBalancerAlgorithm, guarded_run
 from ..class_legend import legend_or_error
 from ..feedback import FeedbackProgress
 from ..parameters import (
@@ -19,6 +19,7 @@ from ..parameters import (
     add_mode_param,
     add_raster_inputs,
     add_weight_params,
+    checked_parameters,
     raster_pairs,
     read_config,
 )
@@ -72,12 +73,9 @@ class BuildBalancedDatasetAlgorithm(PatchBalancerAlgorithm):
         add_weighted_outputs(self)
 
     def checkParameterValues(self, parameters, context):
-        ok, message = super().checkParameterValues(parameters, context)
-        if ok:
-            message = self.check_config(read_config(self, parameters, context))
-            ok = not message
-        return ok, message
+        return checked_parameters(self, parameters, context, super().checkParameterValues)
 
+    @guarded_run
     def processAlgorithm(self, parameters, context, feedback):
         pairs, mask_layers = raster_pairs(self, parameters, context)
         config = read_config(self, parameters, context)
@@ -88,7 +86,8 @@ class BuildBalancedDatasetAlgorithm(PatchBalancerAlgorithm):
         except BalanceError as exc:
             raise QgsProcessingException(str(exc)) from exc
         crs = QgsCoordinateReferenceSystem.fromWkt(dataset.crs_wkt)
-        legend = legend_or_error(self, parameters, context, mask_layers=mask_layers, mask_paths=[m for _, m in pairs])
+        legend = legend_or_error(self, parameters, context, feedback, mask_layers=mask_layers,
+                                 mask_paths=[m for _, m in pairs])
         geometries = polygon_wkb(dataset_footprints(table, dataset))
         dest_id = publish_patch_layer(self, parameters, context, feedback, table, geometries, crs, legend,
                                       self.tr("Balanced patches"))

@@ -5,10 +5,10 @@ from ...balance_core.dataset import open_dataset
 from ...balance_core.errors import BalanceError
 from ...balance_core.progress import SubProgress
 from ...balance_core.pipeline import composition_step
-from ..base import PatchBalancerAlgorithm
+from ..base import PatchBalancerAlgorithm, guarded_run
 from ..class_legend import legend_or_error
 from ..feedback import FeedbackProgress
-from ..parameters import add, add_class_map_param, add_composition_params, read_config
+from ..parameters import add, add_class_map_param, add_composition_params, checked_parameters, read_config
 from ..patch_layer import publish_patch_layer, read_patch_source
 from .patch_input import add_patch_input, distinct_pairs
 
@@ -41,6 +41,10 @@ class ComputeClassCompositionAlgorithm(PatchBalancerAlgorithm):
         self.addOutput(QgsProcessingOutputNumber("EXCLUDED_COUNT", self.tr("Number of excluded patches")))
         self.addOutput(QgsProcessingOutputNumber("CLASS_COUNT", self.tr("Number of classes")))
 
+    def checkParameterValues(self, parameters, context):
+        return checked_parameters(self, parameters, context, super().checkParameterValues)
+
+    @guarded_run
     def processAlgorithm(self, parameters, context, feedback):
         source = read_patch_source(self, parameters, "INPUT", context, feedback, need_windows=True)
         config = read_config(self, parameters, context)
@@ -54,7 +58,8 @@ class ComputeClassCompositionAlgorithm(PatchBalancerAlgorithm):
         excluded = int(table["excluded"].sum())
         if excluded == len(table):
             feedback.pushWarning(self.tr("Every patch is excluded: relax the exclusion rules before weighting."))
-        legend = legend_or_error(self, parameters, context, patch_layer=source.layer, mask_paths=table["mask_path"].tolist())
+        legend = legend_or_error(self, parameters, context, feedback, patch_layer=source.layer,
+                                 mask_paths=table["mask_path"].tolist())
         dest_id = publish_patch_layer(self, parameters, context, feedback, table, source.geometries, source.crs, legend,
                                       self.tr("Patches with composition"), source.extra_fields, source.extra_values)
         return {"OUTPUT": dest_id, "PATCH_COUNT": len(table), "EXCLUDED_COUNT": excluded,

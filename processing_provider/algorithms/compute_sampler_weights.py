@@ -5,10 +5,10 @@ from ...balance_core.config import SAMPLING_METHODS, needed_signals
 from ...balance_core.errors import BalanceError
 from ...balance_core.progress import SubProgress
 from ...balance_core.pipeline import weights_step
-from ..base import PatchBalancerAlgorithm
+from ..base import PatchBalancerAlgorithm, guarded_run
 from ..class_legend import legend_or_error
 from ..feedback import FeedbackProgress
-from ..parameters import add_class_map_param, add_cluster_params, add_weight_params, read_config
+from ..parameters import add_class_map_param, add_cluster_params, add_weight_params, checked_parameters, read_config
 from ..patch_layer import publish_patch_layer, read_patch_source
 from ..weighted_outputs import add_weighted_outputs, finish_weighted
 from .patch_input import add_patch_input
@@ -46,6 +46,11 @@ class ComputeSamplerWeightsAlgorithm(PatchBalancerAlgorithm):
         add_class_map_param(self)
         add_weighted_outputs(self)
 
+    def checkParameterValues(self, parameters, context):
+        # the signals (and so the mode) come from the input layer: the method is checked against them in the run
+        return checked_parameters(self, parameters, context, super().checkParameterValues, mode="both")
+
+    @guarded_run
     def processAlgorithm(self, parameters, context, feedback):
         source = read_patch_source(self, parameters, "INPUT", context, feedback)
         table = source.table
@@ -65,7 +70,7 @@ class ComputeSamplerWeightsAlgorithm(PatchBalancerAlgorithm):
             table = weights_step(table, config, SubProgress(FeedbackProgress(feedback), 0.1, 0.9))
         except BalanceError as exc:
             raise QgsProcessingException(str(exc)) from exc
-        legend = legend_or_error(self, parameters, context, patch_layer=source.layer,
+        legend = legend_or_error(self, parameters, context, feedback, patch_layer=source.layer,
                                  mask_paths=table["mask_path"].tolist() if "mask_path" in table else ())
         dest_id = publish_patch_layer(self, parameters, context, feedback, table, source.geometries, source.crs, legend,
                                       self.tr("Balanced patches"), source.extra_fields, source.extra_values)

@@ -6,10 +6,10 @@ from ...balance_core.dataset import open_dataset
 from ...balance_core.errors import BalanceError
 from ...balance_core.progress import SubProgress
 from ...balance_core.pipeline import uniqueness_step
-from ..base import PatchBalancerAlgorithm
+from ..base import PatchBalancerAlgorithm, guarded_run
 from ..class_legend import legend_or_error
 from ..feedback import FeedbackProgress
-from ..parameters import add, add_embedding_params, read_config
+from ..parameters import add, add_embedding_params, checked_parameters, read_config
 from ..patch_layer import publish_patch_layer, read_patch_source
 from .patch_input import add_patch_input, distinct_pairs
 
@@ -42,12 +42,9 @@ class ComputeVisualUniquenessAlgorithm(PatchBalancerAlgorithm):
         return read_config(self, parameters, context, mode="embeddings_only")
 
     def checkParameterValues(self, parameters, context):
-        ok, message = super().checkParameterValues(parameters, context)
-        if ok:
-            message = self.check_config(self._config(parameters, context))
-            ok = not message
-        return ok, message
+        return checked_parameters(self, parameters, context, super().checkParameterValues, mode="embeddings_only")
 
+    @guarded_run
     def processAlgorithm(self, parameters, context, feedback):
         source = read_patch_source(self, parameters, "INPUT", context, feedback, need_windows=True)
         config = self._config(parameters, context)
@@ -60,7 +57,7 @@ class ComputeVisualUniquenessAlgorithm(PatchBalancerAlgorithm):
             table = uniqueness_step(source.table, dataset, config, progress)
         except BalanceError as exc:
             raise QgsProcessingException(str(exc)) from exc
-        legend = legend_or_error(self, parameters, context, patch_layer=source.layer)
+        legend = legend_or_error(self, parameters, context, feedback, patch_layer=source.layer)
         dest_id = publish_patch_layer(self, parameters, context, feedback, table, source.geometries, source.crs, legend,
                                       self.tr("Patches with uniqueness"), source.extra_fields, source.extra_values)
         return {"OUTPUT": dest_id, "PATCH_COUNT": len(table), "EMBEDDINGS_CACHE": config.embeddings_cache,

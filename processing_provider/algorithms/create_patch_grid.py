@@ -11,9 +11,17 @@ from ...balance_core.dataset import dataset_footprints, open_dataset
 from ...balance_core.errors import BalanceError
 from ...balance_core.pipeline import grid_step
 from ..aoi import aoi_selector
-from ..base import PatchBalancerAlgorithm
+from ..base import PatchBalancerAlgorithm, guarded_run
 from ..feedback import FeedbackProgress
-from ..parameters import add, add_aoi_params, add_grid_params, add_raster_inputs, raster_pairs, read_config
+from ..parameters import (
+    add,
+    add_aoi_params,
+    add_grid_params,
+    add_raster_inputs,
+    checked_parameters,
+    raster_pairs,
+    read_config,
+)
 from ..patch_layer import polygon_wkb, publish_patch_layer
 
 
@@ -42,6 +50,10 @@ class CreatePatchGridAlgorithm(PatchBalancerAlgorithm):
         self.addOutput(QgsProcessingOutputNumber("PATCH_COUNT", self.tr("Number of patches")))
         self.addOutput(QgsProcessingOutputNumber("PAIR_COUNT", self.tr("Number of image/mask pairs")))
 
+    def checkParameterValues(self, parameters, context):
+        return checked_parameters(self, parameters, context, super().checkParameterValues)
+
+    @guarded_run
     def processAlgorithm(self, parameters, context, feedback):
         pairs, _ = raster_pairs(self, parameters, context)
         config = read_config(self, parameters, context)
