@@ -71,10 +71,13 @@ class ClassBalanceDock(QgsDockWidget):
 
     # -- widgets --------------------------------------------------------------------------------
     def _build(self) -> None:
-        self.message = QLabel(wordWrap=True)
+        # Layer names and read errors reach these labels: plain text, so markup in a name is shown, not rendered.
+        # The header is rich text built with html.escape around every name.
+        self.message = QLabel(wordWrap=True, textFormat=Qt.TextFormat.PlainText)
         self.message.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        self.header = QLabel(wordWrap=True)
-        self.figures = {key: QLabel() for key in ("raw_imbalance", "weighted_imbalance", "ess", "oversampling")}
+        self.header = QLabel(wordWrap=True, textFormat=Qt.TextFormat.RichText)
+        self.figures = {key: QLabel(textFormat=Qt.TextFormat.PlainText)
+                        for key in ("raw_imbalance", "weighted_imbalance", "ess", "oversampling")}
         grid = QGridLayout()
         grid.addWidget(QLabel("<i>raw</i>"), 0, 1)
         grid.addWidget(QLabel("<i>weighted</i>"), 0, 2)
