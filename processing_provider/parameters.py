@@ -371,6 +371,17 @@ def enum_problem(definition, value, context) -> str:
     return f"{_label(definition)} must be the number of one of its options{several}: {options}; got {value}."
 
 
+BOOLEAN_TEXTS = {"true", "false", "1", "0"}  # QGIS reads any other non-empty text ("no" included) as true
+
+
+def boolean_problem(definition, value) -> str:
+    if isinstance(value, QVariant):
+        value = None if value.isNull() else value.value()
+    if isinstance(value, str) and value.strip() and value.strip().lower() not in BOOLEAN_TEXTS:
+        return f"{_label(definition)} must be true or false (or 1 / 0); got {value}."
+    return ""
+
+
 def value_problem(alg, parameters, context) -> str:
     """'' when every number, choice, band list and class map the user gave is usable, else the first problem."""
     for definition in alg.parameterDefinitions():
@@ -382,6 +393,8 @@ def value_problem(alg, parameters, context) -> str:
             problem = number_problem(definition, value)
         elif isinstance(definition, QgsProcessingParameterEnum):
             problem = enum_problem(definition, value, context)
+        elif isinstance(definition, QgsProcessingParameterBoolean):
+            problem = boolean_problem(definition, value)
         else:
             continue
         if problem:

@@ -40,6 +40,7 @@ BAD = [  # (parameters, what the message must say)
     (["MAX_OVERSAMPLING=0.5"], "(MAX_OVERSAMPLING) must be a number of at least 1; got 0.5"),
     (["MODE=7"], "(MODE) must be the number of one of its options: 0 = Masks only"),
     (["KNN_BACKEND=fast"], "(KNN_BACKEND) must be the number of one of its options"),
+    (["IGNORE_BAND_NODATA=yes"], "(IGNORE_BAND_NODATA) must be true or false (or 1 / 0); got yes"),
     (["K_MIN=20"], "1 ≤ K min ≤ K max"),
     (["MODE=0", "SAMPLING_METHOD=6"], "needs visual uniqueness"),
     (["CLASS_MAP=/no/such/classes.csv"], "CLASS_MAP: Cannot read the class map"),

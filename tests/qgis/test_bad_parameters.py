@@ -66,6 +66,7 @@ CASES = [  # (algorithm, parameters, message)
     ("buildbalanceddataset", {"KNN_BACKEND": 9}, "(KNN_BACKEND) must be the number of one of its options"),
     ("buildbalanceddataset", {"BATCH_SIZE": 0}, "(BATCH_SIZE) must be a whole number from 1"),
     ("buildbalanceddataset", {"K_NEIGHBORS": 2**31}, "(K_NEIGHBORS) must be a whole number from 1 to 2147483647"),
+    ("buildbalanceddataset", {"EXCLUDE_BORDER_NODATA": "no"}, "(EXCLUDE_BORDER_NODATA) must be true or false"),
     ("buildbalanceddataset", {"MODE": 0, "SAMPLING_METHOD": 6}, "needs visual uniqueness"),
     ("buildbalanceddataset", {"MODE": 2, "EMBEDDER": "/no/such/model"}, "EMBEDDER: the model folder"),
     ("buildbalanceddataset", {"CLASS_MAP": "/no/such/classes.csv"}, "CLASS_MAP: Cannot read the class map"),
@@ -127,6 +128,8 @@ def test_good_values_pass_the_check(provider, inputs, tmp_path):
     for alg, values in inputs.items():
         algorithm = QgsApplication.processingRegistry().createAlgorithmById(f"patchbalancer:{alg}")
         extra = {"EMBEDDER": "descriptor", "BANDS": "3,2,1", "SEED": 0} if "uniqueness" in alg else {"SEED": 0}
+        if alg in ("buildbalanceddataset", "computeclasscomposition"):  # texts QGIS reads right
+            extra.update(EXCLUDE_BLACK_BORDER="False", IGNORE_BAND_NODATA="1")
         ok, text = algorithm.checkParameterValues({**values, **extra, "OUTPUT": str(tmp_path / f"{alg}.gpkg")},
                                                   QgsProcessingContext())
         assert ok, (alg, text)
