@@ -82,7 +82,7 @@ def test_a_latin1_class_map_is_read_with_a_note(lyon, tmp_path):
     assert "végétation" in report.read_text(encoding="utf-8")
 
 
-def test_a_grid_beyond_the_sampler_is_refused_before_any_work(write_raster, tmp_path):
+def test_a_grid_beyond_the_sampler_is_refused_before_any_work(tmp_path):
     import rasterio
     from rasterio.transform import from_origin
 
