@@ -5,8 +5,12 @@ pixel column (one vectorised pass per class present), and window sums come from 
 cumulative sum along the columns. Memory is one strip plus the table, whatever the raster
 size; there is never one file-open or one `np.unique` per patch.
 
-The same pass measures what the exclusion rules need: nodata pixels on each patch border
-and, when asked, black image pixels on each patch border.
+The same pass measures what the exclusion rules need: nodata pixels on each patch border,
+and, when asked, black image pixels on each patch border and image nodata anywhere in a patch.
+A black pixel inside a patch is content (a shadow); an image nodata pixel (NaN, ±inf or the
+band's nodata value, in any band, as QGIS draws it transparent) is a hole with no content at
+all, so one such pixel anywhere in the window flags the patch: the embedder would otherwise see
+invented values and call the hole "visually unique".
 """
 from __future__ import annotations
 
@@ -98,6 +102,29 @@ def count_classes(
     return known, counts
 
 
+def image_nodata_values(image_ds) -> tuple[float | None, ...] | None:
+    """Per-band nodata values of the image, or None when no pixel can be nodata (integer bands without one)."""
+    floating = np.issubdtype(np.dtype(image_ds.dtypes[0]), np.floating)
+    values = tuple(image_ds.nodatavals)
+    return values if floating or any(v is not None for v in values) else None
+
+
+def image_nodata_pixels(image: np.ndarray, nodata: tuple[float | None, ...]) -> np.ndarray:
+    """(H, W) pixels that are nodata in any band of a (bands, H, W) strip: non-finite, or the band's nodata value."""
+    out = np.zeros(image.shape[1:], dtype=bool)
+    floating = np.issubdtype(image.dtype, np.floating)
+    for band, value in zip(image, nodata):
+        if floating:
+            out |= ~np.isfinite(band)
+        if value is None or not math.isfinite(value):
+            continue  # a NaN nodata value is covered by the finiteness test
+        if floating:
+            out |= band == band.dtype.type(value)
+        elif value == int(value) and np.iinfo(band.dtype).min <= value <= np.iinfo(band.dtype).max:
+            out |= band == int(value)  # a value the band cannot hold marks no pixel (no wrap-around)
+    return out
+
+
 def read_strips(mask_ds, image_ds, offsets: np.ndarray, size: int) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
     """Mask (and image) strips in order, the next one read on a worker thread while the caller
     counts the current one (GDAL releases the GIL while it decodes). Memory: two strips.
@@ -132,9 +159,15 @@ def measure_composition(
     nodata_px = np.zeros(len(table), dtype=np.int64)
     border_nodata = np.zeros(len(table), dtype=bool)
     black_border = np.zeros(len(table), dtype=bool)
+    image_nodata = np.zeros(len(table), dtype=bool)
 
     mask_ds = open_raster(pair.mask_path, "mask")
-    image_ds = open_raster(pair.image_path, "image") if config.exclude_black_border else None
+    reads_image = config.exclude_black_border or config.exclude_image_nodata
+    image_ds = open_raster(pair.image_path, "image") if reads_image else None
+    image_nd = image_nodata_values(image_ds) if image_ds is not None and config.exclude_image_nodata else None
+    if image_ds is not None and not config.exclude_black_border and image_nd is None:
+        image_ds.close()  # integer image without a nodata value: nothing to look for
+        image_ds = None
     strips = read_strips(mask_ds, image_ds, row_off[starts], size)
     try:
         for i, (start, end) in enumerate(zip(starts, ends)):
@@ -150,9 +183,12 @@ def measure_composition(
                 border_nodata[rows] = border_hits(is_nodata, cols, size)
             known, col_counts = count_classes(strip, known, nodata, nd_cols)
             strip_results.append((rows, known, window_sums(col_counts, cols, size)))
-            if image is not None:
+            if image is not None and config.exclude_black_border:
                 black = np.all(image <= config.black_tolerance, axis=0)
                 black_border[rows] = border_hits(black, cols, size)
+            if image is not None and image_nd is not None:
+                holes = column_sums(image_nodata_pixels(image, image_nd))
+                image_nodata[rows] = window_sums(holes, cols, size) > 0
             progress.set_fraction((i + 1) / len(starts))
     finally:
         strips.close()  # waits for the worker before the datasets close
@@ -177,9 +213,26 @@ def measure_composition(
         nodata_ratio=nodata_px / total,
         border_nodata=border_nodata,
         border_black=black_border,
+        image_nodata=image_nodata,
     )
     _warn_if_nodata_is_background(nodata, nodata_px, class_counts, class_values, progress)
+    _warn_if_image_nodata_is_common(pair, image_nd, image_nodata, progress)
     return out
+
+
+def _warn_if_image_nodata_is_common(pair: RasterPair, values, flagged: np.ndarray, progress: Progress) -> None:
+    """An integer nodata value (e.g. 0 in 8-bit imagery) may also be a real pixel value: say so when it flags
+    most patches."""
+    if values is None or not len(flagged) or flagged.mean() <= 0.5:
+        return
+    declared = sorted({v for v in values if v is not None and math.isfinite(v)})
+    if not declared:
+        return
+    progress.warning(
+        f"{int(flagged.sum())} of {len(flagged)} patches of {pair.image_path!r} hold image nodata "
+        f"(the value {', '.join(f'{v:g}' for v in declared)} in some band, or NaN) and are excluded. If that value "
+        "is also a real pixel value of this imagery, untick 'Exclude patches with image nodata' (EXCLUDE_IMAGE_NODATA)."
+    )
 
 
 def _warn_if_nodata_is_background(nodata, nodata_px, class_counts, class_values, progress) -> None:

@@ -56,6 +56,7 @@ class BalanceConfig:
     seed: int = 42
     mode: str = "masks_only"
     method: str = ""  # "" = the mode's default (rank_max when both signals are computed)
+    exclude_image_nodata: bool = True  # NaN / the image band's nodata value anywhere in the patch
     weight_floor: float = 1e-3  # every included patch gets at least this weight
     max_oversampling: float | None = None  # cap: no patch drawn more than this × the mean; None = no cap
     # Visual uniqueness (modes embeddings_only and both)

@@ -14,8 +14,9 @@ import numpy as np
 from .composition import measure_composition
 from .config import BalanceConfig
 from .embeddings import Embedder, compute_embeddings, make_embedder
-from .errors import GridMismatchError, InvalidParameterError
+from .errors import EmbedderError, GridMismatchError, InvalidParameterError
 from .grid import check_grid_size, footprints, make_grid
+from .patch_records import describe_ids
 from .progress import Progress, SubProgress, check_cancelled
 from .rasters import RasterPair, open_pair
 from .table import PatchTable
@@ -155,7 +156,7 @@ def measure_dataset_composition(
     parts = per_pair(table, dataset, lambda t, pair, p: measure_composition(t, pair, config, p), progress)
     class_values = np.unique(np.concatenate([t.class_values for _, t in parts])) if parts else np.zeros(0, np.int64)
     counts = np.zeros((len(table), len(class_values)), dtype=np.int64)
-    new_columns = ("class_entropy", "nodata_ratio", "border_nodata", "border_black")
+    new_columns = ("class_entropy", "nodata_ratio", "border_nodata", "border_black", "image_nodata")
     columns = {name: np.zeros(len(table), dtype=parts[0][1][name].dtype) for name in new_columns}
     for rows, measured in parts:
         counts[np.ix_(rows, np.searchsorted(class_values, measured.class_values))] = measured.class_counts
@@ -183,4 +184,18 @@ def embed_dataset(
         vectors = embedded["embedding"]
         if vectors.shape[1] == width:  # a pair with every patch excluded has a 1-wide NaN column
             column[rows] = vectors
+    _refuse_non_finite(table, column, config)
     return table.with_columns(embedding=column)
+
+
+def _refuse_non_finite(table: PatchTable, column: np.ndarray, config: BalanceConfig) -> None:
+    """A NaN embedding would score as the most unique patch; pixels are cleaned before embedding, so one can only
+    come from a cache written by an earlier version (from image nodata pixels) or from a broken model."""
+    bad = ~table["excluded"] & ~np.isfinite(column).all(axis=1)
+    if not bad.any():
+        return
+    where = (f"the embeddings cache {config.embeddings_cache!r} was probably written by an earlier version from "
+             "image nodata pixels: delete it (or choose another file) and run again"
+             if config.embeddings_cache else f"the embedder {config.embedder!r} produced them")
+    ids = describe_ids(table["patch_id"][bad])
+    raise EmbedderError(f"{int(bad.sum())} included patch(es) have an embedding that is not a number ({ids}): {where}.")

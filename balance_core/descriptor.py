@@ -29,6 +29,8 @@ class DescriptorEmbedder:
     key = "descriptor-v1"
 
     def embed(self, unit: np.ndarray) -> np.ndarray:
+        if not np.isfinite(unit).all():  # a NaN pixel would make every statistic of its patch NaN
+            unit = np.nan_to_num(unit, nan=0.0, posinf=1.0, neginf=0.0)
         b = unit.shape[0]
         flat = unit.reshape(b, 3, -1)
         sample = flat[:, :, ::7]  # quantiles on a 1-in-7 pixel sample: same answer, 7× less sorting

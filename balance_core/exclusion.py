@@ -11,13 +11,17 @@ from .config import BalanceConfig
 from .errors import AllExcludedError
 from .table import PatchTable
 
-FLAG_COLUMNS = ("excl_border_nodata", "excl_black_border", "excl_low_entropy", "excl_nodata_ratio")
+FLAG_COLUMNS = ("excl_border_nodata", "excl_black_border", "excl_image_nodata", "excl_low_entropy", "excl_nodata_ratio")
 
 
 def apply_exclusions(table: PatchTable, config: BalanceConfig) -> PatchTable:
     n = len(table)
     border_nodata = table["border_nodata"] if config.exclude_border_nodata else np.zeros(n, bool)
     black_border = table["border_black"] if config.exclude_black_border else np.zeros(n, bool)
+    # image nodata (NaN or the band's nodata value) anywhere in the patch: nothing there to embed or learn from
+    image_nodata = (
+        table["image_nodata"] if config.exclude_image_nodata and "image_nodata" in table else np.zeros(n, bool)
+    )
     low_entropy = (
         table["class_entropy"] < config.min_entropy if config.min_entropy is not None else np.zeros(n, bool)
     )
@@ -25,10 +29,11 @@ def apply_exclusions(table: PatchTable, config: BalanceConfig) -> PatchTable:
     too_much_nodata = ratio >= 1.0
     if config.max_nodata_ratio is not None:
         too_much_nodata |= ratio > config.max_nodata_ratio
-    excluded = border_nodata | black_border | low_entropy | too_much_nodata
+    excluded = border_nodata | black_border | image_nodata | low_entropy | too_much_nodata
     return table.with_columns(
         excl_border_nodata=border_nodata,
         excl_black_border=black_border,
+        excl_image_nodata=image_nodata,
         excl_low_entropy=low_entropy,
         excl_nodata_ratio=too_much_nodata,
         excluded=excluded,
@@ -42,6 +47,6 @@ def require_included(table: PatchTable) -> None:
     reasons = ", ".join(f"{name[5:]}: {int(table[name].sum())}" for name in FLAG_COLUMNS)
     raise AllExcludedError(
         f"All {len(table)} patches are excluded ({reasons}). Relax the rules: untick the border "
-        "checks, raise the black tolerance, lower the minimum entropy, raise the maximum nodata "
+        "and image nodata checks, raise the black tolerance, lower the minimum entropy, raise the maximum nodata "
         "ratio, or check the mask's nodata value (IGNORE_BAND_NODATA / NODATA)."
     )

@@ -3,9 +3,15 @@
 Scaling is decided once for the whole image (8-bit: /255, like the Hugging Face processors;
 anything else: the 2nd–98th percentile of each band over the image), never per patch: a
 per-patch min–max stretch makes a dark field and a bright field look the same.
+
+Image nodata (NaN, ±inf, or a band's nodata value) becomes 0 after scaling, so no NaN ever
+reaches an embedder (one NaN pixel makes a whole DINOv2 vector NaN, which then scored as the
+most unique patch). Such patches are excluded by default (`excl_image_nodata`); this fill only
+matters when that rule is off.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -38,22 +44,42 @@ class BandScaling:
 
     low: tuple[float, float, float]
     high: tuple[float, float, float]
+    nodata: tuple[float | None, float | None, float | None] = (None, None, None)  # each chosen band's own
 
     def key(self) -> str:
-        return ",".join(f"{lo:.6g}:{hi:.6g}" for lo, hi in zip(self.low, self.high))
+        """The cache's pre-processing key. It names the nodata fill only where the fill changes finite values
+        (a nodata value above the band's low end), so caches of other images stay valid."""
+        key = ",".join(f"{lo:.6g}:{hi:.6g}" for lo, hi in zip(self.low, self.high))
+        changed = [v for v, lo in zip(self.nodata, self.low) if v is not None and math.isfinite(v) and v > lo]
+        return key + (";nodata=0" if changed else "")
 
     def apply(self, raw: np.ndarray) -> np.ndarray:
-        """(B, 3, H, W) raw values → float32 in [0, 1]."""
+        """(B, 3, H, W) raw values → float32 in [0, 1]; nodata and non-finite pixels → 0."""
         low = np.asarray(self.low, dtype=np.float32)[None, :, None, None]
         span = (np.asarray(self.high, dtype=np.float32) - np.asarray(self.low, dtype=np.float32))
         scaled = (raw.astype(np.float32) - low) / span[None, :, None, None]
+        holes = ~np.isfinite(scaled)
+        for band, value in enumerate(self.nodata):
+            if value is not None and math.isfinite(value):
+                holes[:, band] |= raw[:, band] == _as_pixel(value, raw.dtype)
+        scaled[holes] = 0.0
         return np.clip(scaled, 0.0, 1.0, out=scaled)
+
+
+def _as_pixel(value: float, dtype: np.dtype):
+    """`value` as a pixel of `dtype` for an equality test; a value the type cannot hold matches nothing."""
+    dtype = np.dtype(dtype)
+    if np.issubdtype(dtype, np.floating):
+        return dtype.type(value)
+    info = np.iinfo(dtype)
+    return int(value) if value == int(value) and info.min <= value <= info.max else np.nan
 
 
 def band_scaling(path: str, bands: tuple[int, int, int]) -> BandScaling:
     with open_raster(path, "image") as ds:
+        nodata = tuple(ds.nodatavals[b - 1] for b in bands)
         if ds.dtypes[0] == "uint8":
-            return BandScaling((0.0, 0.0, 0.0), (255.0, 255.0, 255.0))
+            return BandScaling((0.0, 0.0, 0.0), (255.0, 255.0, 255.0), nodata)  # type: ignore[arg-type]
         factor = max(1, int(np.ceil(max(ds.width, ds.height) / SCALING_SAMPLE_SIDE)))
         shape = (max(1, ds.height // factor), max(1, ds.width // factor))
         unique = sorted(set(bands))
@@ -70,7 +96,7 @@ def band_scaling(path: str, bands: tuple[int, int, int]) -> BandScaling:
             lo, hi = np.percentile(values, PERCENTILES)
             low.append(float(lo))
             high.append(float(hi) if hi > lo else float(lo) + 1.0)
-        return BandScaling(tuple(low), tuple(high))  # type: ignore[arg-type]
+        return BandScaling(tuple(low), tuple(high), nodata)  # type: ignore[arg-type]
 
 
 def iter_patch_batches(

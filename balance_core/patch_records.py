@@ -23,6 +23,15 @@ JSON_FIELDS = ("class_dist_json", "class_dist")
 _CLASS_FIELD = re.compile(r"^c_(m?)(\d+)$")
 
 
+def describe_ids(ids: Sequence, limit: int = 5) -> str:
+    """`patch 7` / `patches 3, 8, 11, 14, 20 and 12 more`: the patches at fault, for an error message."""
+    ids = [str(i) for i in ids]
+    if len(ids) == 1:
+        return f"patch {ids[0]}"
+    more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
+    return f"patches {', '.join(ids[:limit])}{more}"
+
+
 def class_value(field: str) -> int | None:
     """The class of a `c_3` / `c_m1` field name, else None."""
     match = _CLASS_FIELD.match(field)

@@ -159,6 +159,10 @@ def add_composition_params(alg):
         "Excludes a patch when any image pixel on its border is black in every band (a collar outside the scene).")
     add(alg, QgsProcessingParameterNumber("BLACK_TOLERANCE", tr("Black tolerance"), Double, 0.0, minValue=0.0),
         "A pixel is black when every band is at most this value.")
+    add(alg, QgsProcessingParameterBoolean("EXCLUDE_IMAGE_NODATA", tr("Exclude patches with image nodata"), True),
+        "Excludes a patch when any of its image pixels is nodata: NaN, or the value the image band declares as "
+        "nodata, in any band (QGIS draws such pixels transparent). A hole in the image is not 'visually unique'. "
+        "Unticked, such pixels are embedded as 0 (black).")
     add(alg, _optional_number(alg, "MIN_ENTROPY", "Minimum class entropy (nats, empty = none)", Double, 0.0),
         "Excludes patches whose class entropy is below this value (0 = a single class). Empty keeps all.")
     add(alg, _optional_number(alg, "MAX_NODATA_RATIO", "Maximum nodata ratio (0–1, empty = none)", Double, 0.0, 1.0),
@@ -285,6 +289,7 @@ def read_config(alg, parameters, context, **fixed) -> BalanceConfig:
     flag("EXCLUDE_BORDER_NODATA", "exclude_border_nodata")
     flag("EXCLUDE_BLACK_BORDER", "exclude_black_border")
     number("BLACK_TOLERANCE", "black_tolerance", False)
+    flag("EXCLUDE_IMAGE_NODATA", "exclude_image_nodata")
     maybe("MIN_ENTROPY", "min_entropy", False)
     maybe("MAX_NODATA_RATIO", "max_nodata_ratio", False)
     number("K_MIN", "k_min")

@@ -12,10 +12,10 @@ from balance_core.schema import class_field
 from balance_core.writers import atomic_path, write_csv
 
 EXPECTED_HEAD = ["patch_id", "image_path", "mask_path", "row_off", "col_off", "patch_size"]
-EXPECTED_TAIL = ["class_entropy", "nodata_ratio", "excl_border_nodata", "excl_black_border", "excl_low_entropy",
-                 "excl_nodata_ratio", "excluded", "freq_cluster_id", "freq_cluster_size", "freq_cluster_weight",
-                 "sampler_weight", "class_dist_json", "has_mask_border_nodata", "has_image_black_border",
-                 "has_low_entropy", "has_high_nodata"]
+EXPECTED_TAIL = ["class_entropy", "nodata_ratio", "excl_border_nodata", "excl_black_border", "excl_image_nodata",
+                 "excl_low_entropy", "excl_nodata_ratio", "excluded", "freq_cluster_id", "freq_cluster_size",
+                 "freq_cluster_weight", "sampler_weight", "class_dist_json", "has_mask_border_nodata",
+                 "has_image_black_border", "has_low_entropy", "has_high_nodata"]
 
 
 def test_csv_columns_and_values(scene, tmp_path):
