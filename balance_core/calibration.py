@@ -10,11 +10,14 @@ with a_i the patch's class pixel excess over the target, so the problem is solve
 one variable per class plus the normalisation, by Newton's method, whatever the number of patches.
 
 A class that lives in few patches may not reach its target under the cap. Then the shares get
-as close as any weights can (the smallest max/min of achieved-to-target ratios, found exactly by
-`best_balance`), within `tolerance` of that optimum, which is spent on effective sample size:
-the shares are pulled from the optimum towards those of the base weights as far as the tolerance
-allows, and the weights are then calibrated exactly to them. The classes that limit the balance
-are reported with the number of patches holding them and the most (least) share they can reach.
+as close as any weights can — the smallest max/min of achieved-to-target ratios, which for a
+uniform target is the imbalance ratio, found exactly by `best_balance` — within `tolerance` of
+that optimum, spent on effective sample size. Which shares inside that band: first the shares
+move along the geodesic from raw to target as far as any weights can follow (so every class
+gains as the strength promises, and more strength never lowers a class), then the weights closest
+to those are found whose ratios lie in the band (an active-set calibration on the same dual).
+The classes that limit the balance are reported with the number of patches holding them and the
+most (least) share any weights under the cap give them.
 """
 from __future__ import annotations
 

@@ -180,6 +180,28 @@ def test_unreachable_target_comes_within_the_tolerance_of_the_best():
     assert "out of reach" in result.message()
 
 
+def many_classes(n=3000, classes=10, seed=1):
+    """Background everywhere, classes present in ever fewer patches (the rarest in a few dozen)."""
+    rng = np.random.default_rng(seed)
+    presence = np.concatenate([[1.0], np.geomspace(0.6, 0.004, classes - 1)])
+    amount = rng.gamma(0.6, 1.0, size=(n, classes)) * (rng.random((n, classes)) < presence)
+    amount[:, 0] += 0.5
+    counts = np.floor(amount / amount.sum(axis=1, keepdims=True) * 4096)
+    return counts, rng.random(n) > 0.03
+
+
+def test_many_classes_sit_in_the_band_the_tolerance_allows():
+    counts, included = many_classes()
+    result = calibrate_class_balance(counts, included, tolerance=0.05)
+    exact = best_balance_lp(counts, included).ratio
+    assert result.best_ratio == pytest.approx(exact, rel=1e-3)
+    assert exact <= result.ratio <= result.best_ratio * 1.05 * (1 + 1e-9)
+    assert_sampler_safe(result, included, 5.0, 1e-3)
+    # the band costs less effective sample size than the optimum's own (bang-bang) weights
+    optimum = best_balance(counts, included).weights
+    assert result.effective_sample_size > 1.1 * optimum.sum() ** 2 / np.sum(optimum**2)
+
+
 def test_more_strength_never_lowers_a_rare_class():
     """Past the reachable strength the shares saturate instead of falling back (monotone in strength)."""
     counts, included = scene()
