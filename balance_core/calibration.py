@@ -128,6 +128,7 @@ def calibrate_class_balance(
             f"drawn, so each is drawn {box.hi:.2f}× on average. They all get the same weight."
         )
         w = box.flat
+        best = spread(raw, t)  # the flat weights are the only ones left
     elif present.sum() < 2:
         w = solver.anchor()[0]
     else:

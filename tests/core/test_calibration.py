@@ -236,7 +236,7 @@ def test_cap_that_cannot_be_met_gives_equal_weights():
     included = np.zeros(20, dtype=bool)
     included[:3] = True
     result = calibrate_class_balance(counts, included, max_oversampling=5.0)
-    assert not result.cap_met
+    assert not result.cap_met and result.best_ratio == pytest.approx(result.raw_ratio)
     np.testing.assert_allclose(result.weights[included], 20 / 3)
     assert "cannot be met" in result.message()
 
@@ -276,7 +276,8 @@ compositions = st.integers(min_value=2, max_value=5).flatmap(
 )
 
 
-@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(rows=compositions, cap=st.sampled_from([1.5, 3.0, 5.0]), target=st.sampled_from(["uniform", "sqrt"]),
        strength=st.sampled_from([0.5, 1.0]), excluded_every=st.integers(min_value=0, max_value=4))
 def test_property_never_further_from_the_target_than_raw_and_never_over_the_cap(rows, cap, target, strength,
