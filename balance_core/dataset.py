@@ -46,6 +46,8 @@ def open_dataset(paths: Sequence[tuple[str, str]], progress: Progress | None = N
         if progress is not None:
             check_cancelled(progress)
         pairs.append(open_pair(image, mask))
+    if progress is not None:
+        _report_notes(pairs, progress)
     first = pairs[0]
     for pair in pairs[1:]:
         if not _same_crs(pair.crs_wkt, first.crs_wkt):
@@ -54,6 +56,19 @@ def open_dataset(paths: Sequence[tuple[str, str]], progress: Progress | None = N
                 "Reproject the odd ones (image and mask together), or run them as separate datasets."
             )
     return Dataset(pairs)
+
+
+def _report_notes(pairs: Sequence[RasterPair], progress: Progress, limit: int = 5) -> None:
+    """The pairs' warnings (e.g. image and mask seem swapped), a few in full and then a count."""
+    notes = [note for pair in pairs for note in pair.notes]
+    for note in notes[:limit]:
+        progress.warning(note)
+    if len(notes) > limit:
+        progress.warning(f"… and {len(notes) - limit} more such warnings about other raster pairs.")
+    bare = [pair.image_path for pair in pairs if not pair.georeferenced]
+    if bare:
+        progress.info(f"{len(bare)} raster pair(s) have no georeferencing (e.g. {bare[0]!r}): footprints are in pixel "
+                      "units where QGIS draws such a raster (x = column, y = −row).")
 
 
 def _same_crs(a: str, b: str) -> bool:
