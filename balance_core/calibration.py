@@ -297,56 +297,98 @@ class _Solver:
         w, theta, ok = self._newton(a, theta0, max_iter=max_iter, certify=certify, tol=tol)
         return (w if ok else None), theta
 
-    def band(self, t: np.ndarray, ratio: float, low: tuple[int, ...], high: tuple[int, ...]) -> np.ndarray | None:
+    def band(self, t: np.ndarray, ratio: float, low: tuple[int, ...] = (), high: tuple[int, ...] = ()) -> np.ndarray | None:
         """The weights closest to the base whose achieved/target ratios all lie within a factor `ratio`.
 
         With u_c = y_c / t_c the band is ν ≤ u_c ≤ ratio·ν for some ν. At the optimum the classes split
         into those at the low edge (P, multiplier λ_c > 0), at the high edge (M, λ_c < 0) and inside
         (λ_c = 0), with Σ_P λ + ratio·Σ_M λ = 0. For a given split the edges are equality constraints
         (u_c = u_r for c in P, u_c = ratio·u_r for c in M, r a reference in P): an ordinary calibration.
-        Active set: start from the classes binding at the best ratio, add a class that leaves the band,
-        release one whose multiplier has the wrong sign; None if no split is found.
+        Active set, tried from the split binding at the best ratio (`low`, `high`), then from the
+        lowest and highest class at the base weights; None if neither finds the split.
         """
-        n_classes = len(t)
         g = np.asfortranarray(self.x / t) / self.unit
+        u = g.T @ self.anchor()[0]
+        for edges in ((set(low), set(high)), ({int(np.argmin(u))}, {int(np.argmax(u))})):
+            if edges[0] and edges[1] and not edges[0] & edges[1]:
+                w = self._active_set(g, ratio, *edges)
+                if w is not None:
+                    return w
+        return None
+
+    def _active_set(self, g: np.ndarray, ratio: float, edge_low: set[int], edge_high: set[int]) -> np.ndarray | None:
+        """Pin the class furthest outside the band to its edge, one at a time; release a class whose
+        multiplier has the wrong sign. When pinning a class makes the edges unreachable it tries its
+        edge alone; failing that it is never pinned again. An emptied edge takes the class now
+        lowest (highest)."""
+        n_classes = g.shape[1]
         lam = np.zeros(n_classes)
-        mu = self.anchor()[1]
-        edge_low, edge_high = set(low), set(high)
-        for _ in range(2 * n_classes + 4):
-            if not edge_low or not edge_high:
-                return None
-            ref = min(edge_low)
-            cols_low, cols_high = sorted(edge_low - {ref}), sorted(edge_high)
-            a = np.empty((self.box.n, len(cols_low) + len(cols_high)), order="F")
-            for j, c in enumerate(cols_low):
-                a[:, j] = g[:, c] - g[:, ref]
-            for j, c in enumerate(cols_high):
-                a[:, len(cols_low) + j] = g[:, c] - ratio * g[:, ref]
-            w, theta, ok = self._newton(a, np.concatenate([[mu], lam[cols_low], lam[cols_high]]))
-            if not ok:
-                return None
-            mu = float(theta[0])
-            lam = np.zeros(n_classes)
-            lam[cols_low] = theta[1:1 + len(cols_low)]
-            lam[cols_high] = theta[1 + len(cols_low):]
-            lam[ref] = -lam[cols_low].sum() - ratio * lam[cols_high].sum()
-            u = g.T @ w
-            nu = u[ref]
-            scale = np.abs(lam).max(initial=0.0)
-            wrong = [c for c in edge_low if lam[c] < -1e-9 * scale] + [c for c in edge_high if lam[c] > 1e-9 * scale]
-            if wrong:
-                worst = max(wrong, key=lambda c: abs(lam[c]))
-                edge_low.discard(worst)
-                edge_high.discard(worst)
-                lam[worst] = 0.0
-                continue
-            inside = [c for c in range(n_classes) if c not in edge_low and c not in edge_high]
-            below = [c for c in inside if u[c] < nu * (1 - 1e-9)]
-            above = [c for c in inside if u[c] > ratio * nu * (1 + 1e-9)]
-            if not below and not above:
+        w, mu = self.anchor()
+        u, nu = g.T @ w, 0.0
+        barred: set[int] = set()
+        last = None  # the last split solved with consistent signs: (low, high, w, mu, lam, u, nu)
+        trial = None  # (class being pinned, tried alone on its edge?, its edge is the low one?)
+        solve = True
+        for _ in range(4 * n_classes + 4):
+            if solve:
+                if not edge_low:
+                    edge_low = {min((c for c in range(n_classes) if c not in edge_high), key=lambda c: u[c])}
+                if not edge_high:
+                    edge_high = {max((c for c in range(n_classes) if c not in edge_low), key=lambda c: u[c])}
+                ref = min(edge_low)
+                cols_low, cols_high = sorted(edge_low - {ref}), sorted(edge_high)
+                a = np.empty((self.box.n, len(cols_low) + len(cols_high)), order="F")
+                for j, c in enumerate(cols_low):
+                    a[:, j] = g[:, c] - g[:, ref]
+                for j, c in enumerate(cols_high):
+                    a[:, len(cols_low) + j] = g[:, c] - ratio * g[:, ref]
+                w_new, theta, ok = self._newton(a, np.concatenate([[mu], lam[cols_low], lam[cols_high]]))
+                if not ok:
+                    if trial is None or last is None:
+                        return None
+                    pinned, alone, low_side = trial
+                    edge_low, edge_high = set(last[0]), set(last[1])
+                    lam = last[4].copy()
+                    if not alone:  # pinning it made the edges unreachable: try it alone on its edge
+                        side = edge_low if low_side else edge_high
+                        for c in side:
+                            lam[c] = 0.0
+                        side.clear()
+                        side.add(pinned)
+                        trial = (pinned, True, low_side)
+                        continue
+                    barred.add(pinned)  # still unreachable: back to the last split, never pin it again
+                    w, mu, u, nu = last[2], last[3], last[5], last[6]
+                    trial, solve = None, False
+                    continue
+                w, mu = w_new, float(theta[0])
+                lam = np.zeros(n_classes)
+                lam[cols_low] = theta[1:1 + len(cols_low)]
+                lam[cols_high] = theta[1 + len(cols_low):]
+                lam[ref] = -lam[cols_low].sum() - ratio * lam[cols_high].sum()
+                u = g.T @ w
+                nu = u[ref]
+                scale = np.abs(lam).max(initial=0.0)
+                wrong = [c for c in edge_low if lam[c] < -1e-9 * scale] + [c for c in edge_high if lam[c] > 1e-9 * scale]
+                trial = None
+                if wrong:
+                    worst = max(wrong, key=lambda c: abs(lam[c]))
+                    edge_low.discard(worst)
+                    edge_high.discard(worst)
+                    lam[worst] = 0.0
+                    continue
+                last = (set(edge_low), set(edge_high), w, mu, lam.copy(), u, nu)
+            outside = {c: max(nu / u[c], u[c] / (ratio * nu)) for c in range(n_classes)
+                       if c not in edge_low and c not in edge_high and (u[c] < nu * (1 - 1e-9) or u[c] > ratio * nu * (1 + 1e-9))}
+            if not outside:
                 return w
-            edge_low.update(below)
-            edge_high.update(above)
+            candidates = [c for c in outside if c not in barred]
+            if not candidates:
+                return None
+            pinned = max(candidates, key=lambda c: outside[c])
+            low_side = bool(u[pinned] < nu)
+            (edge_low if low_side else edge_high).add(pinned)
+            trial, solve = (pinned, False, low_side), True
         return None
 
     def _evaluate(self, exponent: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
