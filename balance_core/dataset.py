@@ -6,6 +6,7 @@ after them (clusters, kNN, ranks) sees the whole table at once.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -14,11 +15,11 @@ import numpy as np
 from .composition import measure_composition
 from .config import BalanceConfig
 from .embeddings import Embedder, compute_embeddings, make_embedder
-from .errors import EmbedderError, GridMismatchError, InvalidParameterError
+from .errors import EmbedderError, GridMismatchError, InvalidParameterError, RasterReadError
 from .grid import check_grid_size, footprints, make_grid
 from .patch_records import describe_ids
 from .progress import Progress, SubProgress, check_cancelled
-from .rasters import RasterPair, open_pair
+from .rasters import RasterPair, open_pair, open_raster
 from .table import PatchTable
 
 
@@ -125,18 +126,55 @@ def check_windows(table: PatchTable, dataset: Dataset) -> None:
             f"The patches have {len(sizes)} different sizes ({', '.join(map(str, sizes[:5]))}); "
             "one run handles one patch size: split the layer by patch_size."
         )
-    size = int(sizes[0])
     for key, rows in pair_groups(table):
         pair = dataset[key]
-        r, c = table["row_off"][rows], table["col_off"][rows]
-        bad = (r < 0) | (c < 0) | (r + size > pair.height) | (c + size > pair.width)
-        if bad.any():
-            i = rows[np.flatnonzero(bad)[0]]
-            raise InvalidParameterError(
-                f"Patch {int(table['patch_id'][i])} (row_off {int(table['row_off'][i])}, col_off "
-                f"{int(table['col_off'][i])}, size {size}) reaches outside {pair.image_path!r} "
-                f"({pair.width}×{pair.height} px)."
-            )
+        _refuse_outside(table, rows, pair.image_path, pair.width, pair.height)
+
+
+def _refuse_outside(table: PatchTable, rows: np.ndarray, path: str, width: int, height: int) -> None:
+    """Refuse the windows of these rows that reach outside a width × height raster, naming the patches."""
+    r, c, size = table["row_off"][rows], table["col_off"][rows], table["patch_size"][rows]
+    bad = rows[(r < 0) | (c < 0) | (size < 1) | (r + size > height) | (c + size > width)]
+    if len(bad):
+        i = bad[0]
+        raise InvalidParameterError(
+            f"Patch {int(table['patch_id'][i])} (row_off {int(table['row_off'][i])}, col_off "
+            f"{int(table['col_off'][i])}, size {int(table['patch_size'][i])}) reaches outside {path!r} "
+            f"({width}×{height} px); {len(bad)} patch(es) in all ({describe_ids(table['patch_id'][bad])}). "
+            "Were the window fields edited? Delete those patches or make the grid again."
+        )
+
+
+def check_record_windows(table: PatchTable, progress: Progress) -> None:
+    """The windows of a patch layer against its rasters' headers (no pixel is read), for steps that do not read
+    the rasters (the weights): a window outside its raster would be a training sample that cannot be read.
+
+    A raster that cannot be opened (moved, another machine's path) is a warning, not an error: the weights
+    come from the layer's fields alone.
+    """
+    if not all(name in table for name in ("image_path", "mask_path", "row_off", "col_off", "patch_size")):
+        return  # a source without windows (e.g. a dataset_explorer table): nothing to check
+    unreadable: list[str] = []
+    for (image, mask), rows in pair_groups(table):
+        extents = []
+        for path, role in ((image, "image"), (mask, "mask")):
+            if not path:
+                continue
+            try:
+                with open_raster(path, role) as ds:
+                    extents.append((path, ds.width, ds.height))
+            except RasterReadError:
+                unreadable.append(path)
+        for path, width, height in extents:
+            _refuse_outside(table, rows, path, width, height)
+    if unreadable:
+        missing = [p for p in unreadable if not os.path.exists(p)]
+        first = missing[0] if missing else unreadable[0]
+        progress.warning(
+            f"{len(unreadable)} raster(s) named by the patch layer cannot be opened (e.g. {first!r}"
+            f"{': no such file' if missing else ''}): the windows of their patches were not checked, and a training "
+            "run reading the CSV will not find them at that path either."
+        )
 
 
 def dataset_footprints(table: PatchTable, dataset: Dataset) -> np.ndarray:

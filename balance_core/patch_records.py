@@ -5,6 +5,12 @@ between (delete patches, set `excluded`, add fields). This module turns the attr
 back into a table: the windows (`image_path`, `mask_path`, `row_off`, `col_off`, `patch_size`),
 the composition (one `c_<value>` fraction per class, or a `class_dist_json` text as the
 reference's CSV and dataset_explorer tables hold it), `excluded` and `uniqueness_score`.
+
+An edited layer is checked before any step uses it, and refused with the patch ids at fault:
+text in a numeric field, an empty or repeated `patch_id`, a window with a negative offset or
+size, class fractions outside [0, 1], or fractions that do not sum to 1. Fractions are shares
+of a patch's *labelled* pixels, so they sum to 1 whatever its `nodata_ratio` (0 for a patch with
+no labelled pixel): a deleted `c_<value>` field leaves the patches of that class short.
 """
 from __future__ import annotations
 
@@ -44,32 +50,119 @@ def has_composition(names: Sequence[str]) -> bool:
     return any(class_value(n) is not None for n in names) or any(n in names for n in JSON_FIELDS)
 
 
-def _numbers(values: Sequence, default: float = 0.0) -> np.ndarray:
-    return np.array([default if v is None else float(v) for v in values], dtype=np.float64)
+FRACTION_TOLERANCE = 1e-3  # a row of fractions may miss 1 by this much (class_dist_json rounds to 6 decimals)
+
+
+def _rows(rows: np.ndarray, ids: np.ndarray | None) -> str:
+    """The patches at these row positions: by patch id, or by 1-based row number while ids are unknown."""
+    if ids is None:
+        rows = [int(r) + 1 for r in rows]
+        return f"row {rows[0]}" if len(rows) == 1 else describe_ids(rows).replace("patches", "rows", 1)
+    return describe_ids(ids[rows])
+
+
+def _numbers(values: Sequence, default: float = 0.0, *, field: str = "", ids: np.ndarray | None = None) -> np.ndarray:
+    """Floats of a numeric field; text that is not a number is refused, naming the field and the patches."""
+    try:
+        return np.array([default if v is None else float(v) for v in values], dtype=np.float64)
+    except (TypeError, ValueError):
+        pass
+    bad = []
+    for i, v in enumerate(values):
+        try:
+            float(v if v is not None else default)
+        except (TypeError, ValueError):
+            bad.append(i)
+    example = values[bad[0]]
+    raise InvalidParameterError(
+        f"The field {field} holds text that is not a number ({example!r}) for {_rows(np.array(bad), ids)} "
+        f"({len(bad)} in all): correct or delete those values."
+    )
+
+
+def _whole(values: np.ndarray, field: str, ids: np.ndarray | None) -> np.ndarray:
+    bad = np.flatnonzero(~np.isfinite(values) | (values != np.round(values)))
+    if len(bad):
+        raise InvalidParameterError(
+            f"The field {field} must hold whole numbers; {_rows(bad, ids)} ({len(bad)} in all) hold "
+            f"{values[bad[0]]!r}."
+        )
+    return values.astype(np.int64)
+
+
+def _patch_ids(columns: Mapping[str, Sequence], n: int) -> np.ndarray:
+    """`patch_id` (or row numbers for a source without one): present, whole and unique."""
+    if "patch_id" not in columns:
+        return np.arange(n, dtype=np.int64)
+    raw = columns["patch_id"]
+    empty = np.flatnonzero([v is None for v in raw])
+    if len(empty):
+        raise InvalidParameterError(
+            f"The field patch_id is empty for {_rows(empty, None)} ({len(empty)} in all): every patch needs "
+            "its own id. Give added features new ids, or delete them."
+        )
+    ids = _whole(_numbers(raw, field="patch_id"), "patch_id", None)
+    unique, counts = np.unique(ids, return_counts=True)
+    repeated = unique[counts > 1]
+    if len(repeated):
+        raise InvalidParameterError(
+            f"patch_id must be unique, but {len(repeated)} id(s) appear more than once ({describe_ids(repeated)}; "
+            f"{int(counts[counts > 1].sum())} rows): a copied feature keeps its id. Delete the copies or give them new ids."
+        )
+    return ids
 
 
 def _flags(values: Sequence) -> np.ndarray:
     return np.array([bool(v) and str(v).lower() not in ("0", "false", "f", "no") for v in values], dtype=bool)
 
 
-def _composition(columns: Mapping[str, Sequence], n: int) -> tuple[np.ndarray, np.ndarray]:
+def _composition(columns: Mapping[str, Sequence], n: int, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     fields = sorted((class_value(name), name) for name in columns if class_value(name) is not None)
     if fields:
         values = np.array([v for v, _ in fields], dtype=np.int64)
-        return values, np.stack([_numbers(columns[name]) for _, name in fields], axis=1)
+        fractions = np.stack([_numbers(columns[name], field=name, ids=ids) for _, name in fields], axis=1)
+        _check_fractions(fractions, [name for _, name in fields], columns, ids)
+        return values, fractions
     name = next(f for f in JSON_FIELDS if f in columns)
     dists = []
     for i, text in enumerate(columns[name]):
         try:
             dists.append({int(k): float(v) for k, v in (json.loads(text) if text else {}).items()})
-        except (TypeError, ValueError) as exc:
-            raise InvalidParameterError(f"Row {i + 1}: {name} is not a JSON object of class → fraction: {text!r}") from exc
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise InvalidParameterError(
+                f"{_rows(np.array([i]), ids).capitalize()}: {name} is not a JSON object of class → fraction: {text!r}"
+            ) from exc
     values = np.array(sorted({k for d in dists for k in d}), dtype=np.int64)
     fractions = np.zeros((n, len(values)))
     for i, dist in enumerate(dists):
         for k, v in dist.items():
             fractions[i, np.searchsorted(values, k)] = v
+    _check_fractions(fractions, [f"{name}[{v}]" for v in values], columns, ids)
     return values, fractions
+
+
+def _check_fractions(fractions: np.ndarray, names: Sequence[str], columns: Mapping[str, Sequence], ids: np.ndarray) -> None:
+    """Each fraction in [0, 1]; each patch's fractions sum to 1 (0 when it has no labelled pixel)."""
+    out_of_range = ~np.isfinite(fractions) | (fractions < 0) | (fractions > 1 + FRACTION_TOLERANCE)
+    if out_of_range.any():
+        rows = np.flatnonzero(out_of_range.any(axis=1))
+        first = int(np.flatnonzero(out_of_range[rows[0]])[0])
+        raise InvalidParameterError(
+            f"Class fractions must lie between 0 and 1: {names[first]} is {fractions[rows[0], first]!r} for "
+            f"{_rows(rows[:1], ids)}; {len(rows)} patch(es) in all ({_rows(rows, ids)})."
+        )
+    sums = fractions.sum(axis=1)
+    short = (sums > FRACTION_TOLERANCE) & (np.abs(sums - 1.0) > FRACTION_TOLERANCE)
+    if "nodata_ratio" in columns:  # labelled pixels but no fraction at all: the class's field was deleted
+        labelled = _numbers(columns["nodata_ratio"], 1.0, field="nodata_ratio", ids=ids) < 1.0 - FRACTION_TOLERANCE
+        short |= (sums <= FRACTION_TOLERANCE) & labelled
+    if short.any():
+        rows = np.flatnonzero(short)
+        raise InvalidParameterError(
+            f"The class fractions of {len(rows)} patch(es) do not sum to 1 ({_rows(rows, ids)}; e.g. "
+            f"{sums[rows[0]]:.4g}): each patch's fractions are shares of its labelled pixels and sum to 1. A "
+            "c_<value> field may have been deleted or edited: run 'Compute class composition' again."
+        )
 
 
 def table_from_records(
@@ -90,30 +183,41 @@ def table_from_records(
             "The patch layer has no class composition: no c_<value> fraction fields and no class_dist_json. "
             "Run 'Compute class composition' on it first."
         )
-    out: dict[str, np.ndarray] = {
-        "patch_id": _numbers(columns["patch_id"], -1).astype(np.int64) if "patch_id" in columns
-        else np.arange(n, dtype=np.int64),
-    }
+    ids = _patch_ids(columns, n)
+    out: dict[str, np.ndarray] = {"patch_id": ids}
     for name in WINDOW_FIELDS:
         if name in columns:
             raw = columns[name]
             if name.endswith("_path"):
                 out[name] = np.array(["" if v is None else str(v) for v in raw], dtype=object)
             else:
-                if any(v is None for v in raw):
-                    raise InvalidParameterError(f"The field {name} is empty for some patches; every patch needs a window.")
-                out[name] = _numbers(raw).astype(np.int64)
+                empty = np.flatnonzero([v is None for v in raw])
+                if len(empty):
+                    raise InvalidParameterError(f"The field {name} is empty for {_rows(empty, ids)} "
+                                                f"({len(empty)} in all); every patch needs a window.")
+                out[name] = _whole(_numbers(raw, field=name, ids=ids), name, ids)
+                low = 1 if name == "patch_size" else 0
+                bad = np.flatnonzero(out[name] < low)
+                if len(bad):
+                    raise InvalidParameterError(
+                        f"The field {name} must be at least {low}; it is {int(out[name][bad[0]])} for "
+                        f"{_rows(bad, ids)} ({len(bad)} in all): such a window lies outside its raster.")
     table = PatchTable(out)
     extra: dict[str, np.ndarray] = {}
     if has_composition(list(columns)):
-        values, fractions = _composition(columns, n)
+        values, fractions = _composition(columns, n, ids)
         size = out["patch_size"].astype(np.float64) if "patch_size" in out else np.ones(n)
-        nodata = _numbers(columns["nodata_ratio"]) if "nodata_ratio" in columns else np.zeros(n)
+        nodata = _numbers(columns["nodata_ratio"], field="nodata_ratio", ids=ids) if "nodata_ratio" in columns \
+            else np.zeros(n)
+        bad = np.flatnonzero(~np.isfinite(nodata) | (nodata < 0) | (nodata > 1))
+        if len(bad):
+            raise InvalidParameterError(f"nodata_ratio must lie between 0 and 1; it is {nodata[bad[0]]!r} for "
+                                        f"{_rows(bad, ids)} ({len(bad)} in all).")
         table = table.with_fractions(values, fractions, size * size * (1.0 - nodata))
         if "nodata_ratio" in columns:
             extra["nodata_ratio"] = nodata
         if "class_entropy" in columns:
-            extra["class_entropy"] = _numbers(columns["class_entropy"])
+            extra["class_entropy"] = _numbers(columns["class_entropy"], field="class_entropy", ids=ids)
         unlabelled = fractions.sum(axis=1) <= 0
     else:
         unlabelled = np.zeros(n, dtype=bool)
@@ -124,5 +228,5 @@ def table_from_records(
     excluded = _flags(columns["excluded"]) if "excluded" in columns else np.zeros(n, dtype=bool)
     extra["excluded"] = excluded | unlabelled
     if "uniqueness_score" in columns:
-        extra["uniqueness_score"] = _numbers(columns["uniqueness_score"], np.nan)
+        extra["uniqueness_score"] = _numbers(columns["uniqueness_score"], np.nan, field="uniqueness_score", ids=ids)
     return table.with_columns(**extra)

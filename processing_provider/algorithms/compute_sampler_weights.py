@@ -2,6 +2,7 @@
 from qgis.core import QgsProcessingException
 
 from ...balance_core.config import SAMPLING_METHODS, needed_signals
+from ...balance_core.dataset import check_record_windows
 from ...balance_core.errors import BalanceError
 from ...balance_core.progress import SubProgress
 from ...balance_core.pipeline import weights_step
@@ -67,6 +68,7 @@ class ComputeSamplerWeightsAlgorithm(PatchBalancerAlgorithm):
                                                  "another method.").format(config.sampling_method, " and ".join(lacking)))
         try:
             config.validate()
+            check_record_windows(table, FeedbackProgress(feedback))  # an edited window: refused here too
             table = weights_step(table, config, SubProgress(FeedbackProgress(feedback), 0.1, 0.9))
         except BalanceError as exc:
             raise QgsProcessingException(str(exc)) from exc
