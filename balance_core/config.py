@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .calibration import parse_target
 from .errors import InvalidParameterError
 
 SAMPLING_METHODS = (
@@ -12,6 +13,9 @@ SAMPLING_METHODS = (
     "multiplicative",
     "composition_only",
     "uniqueness_only",
+    "class_balance",  # the default with composition: weights calibrated to a target class distribution
+    "repeat_factor",  # LVIS / detectron2 repeat-factor sampling, for comparison
+    "sqrt_inverse_freq",  # Σ_c √(p_ic / f_c), for comparison
 )
 MODES = ("masks_only", "embeddings_only", "both")
 KNN_BACKENDS = ("auto", "hnsw", "exact", "sklearn", "faiss")
@@ -25,13 +29,17 @@ _NEEDS = {
     "multiplicative": {"composition", "uniqueness"},
     "composition_only": {"composition"},
     "uniqueness_only": {"uniqueness"},
+    "class_balance": {"composition"},  # uniqueness, when computed, decides which patches carry a class's share
+    "repeat_factor": {"composition"},
+    "sqrt_inverse_freq": {"composition"},
 }
 _COMPUTES = {
     "masks_only": {"composition"},
     "embeddings_only": {"uniqueness"},
     "both": {"composition", "uniqueness"},
 }
-_DEFAULT_METHOD = {"masks_only": "composition_only", "embeddings_only": "uniqueness_only", "both": "rank_max"}
+_DEFAULT_METHOD = {"masks_only": "class_balance", "embeddings_only": "uniqueness_only", "both": "class_balance"}
+CLASS_BALANCE_CAP = 5.0  # class_balance's cap when none is given: a patch drawn at most 5× as often as average
 
 
 def needed_signals(method: str) -> frozenset[str]:
@@ -48,6 +56,7 @@ class BalanceConfig:
     exclude_border_nodata: bool = True
     exclude_black_border: bool = True
     black_tolerance: float = 0.0
+    exclude_image_nodata: bool = True  # NaN / the image band's nodata value anywhere in the patch
     min_entropy: float | None = None  # nats; None = no minimum
     max_nodata_ratio: float | None = None  # None = no maximum
     k_min: int = 4
@@ -56,9 +65,11 @@ class BalanceConfig:
     seed: int = 42
     mode: str = "masks_only"
     method: str = ""  # "" = the mode's default (rank_max when both signals are computed)
-    exclude_image_nodata: bool = True  # NaN / the image band's nodata value anywhere in the patch
     weight_floor: float = 1e-3  # every included patch gets at least this weight
-    max_oversampling: float | None = None  # cap: no patch drawn more than this × the mean; None = no cap
+    max_oversampling: float | None = None  # cap: no patch drawn more than this × the mean; None = no cap (5 for class_balance)
+    target: str = "uniform"  # class_balance: "uniform", "sqrt" or per-class shares "1:0.3,2:0.2"
+    balance_strength: float = 1.0  # class_balance: 0 = raw shares … 1 = the target
+    rfs_threshold: float = 0.3  # repeat_factor: classes in more than this fraction of patches are not repeated
     # Visual uniqueness (modes embeddings_only and both)
     embedder: str = "dinov2-small"  # alias, Hugging Face model id, local model folder, or "descriptor"
     bands: tuple[int, ...] = ()  # 1-based image bands; () = the first three (or band 1 repeated)
@@ -76,6 +87,13 @@ class BalanceConfig:
     @property
     def sampling_method(self) -> str:
         return self.method or _DEFAULT_METHOD.get(self.mode, "composition_only")
+
+    @property
+    def oversampling_cap(self) -> float | None:
+        """The cap in force: the one given, else 5 for class_balance (its targets need room), else none."""
+        if self.max_oversampling is not None:
+            return self.max_oversampling
+        return CLASS_BALANCE_CAP if self.sampling_method == "class_balance" else None
 
     @property
     def needs_clusters(self) -> bool:
@@ -145,6 +163,13 @@ class BalanceConfig:
                 f"The oversampling cap must be at least 1 (1 = every usable patch equally often), "
                 f"got {self.max_oversampling}; leave it empty for no cap."
             )
+        if not 0 <= self.balance_strength <= 1:
+            raise InvalidParameterError(
+                f"Balance strength must be between 0 (raw class shares) and 1 (the target), got {self.balance_strength}."
+            )
+        if not 0 < self.rfs_threshold <= 1:
+            raise InvalidParameterError(f"The repeat-factor threshold must be in (0, 1], got {self.rfs_threshold}.")
+        parse_target(self.target)  # a clear message for a target that cannot be read
         if not 0 < self.weight_floor < 1:
             raise InvalidParameterError(f"Weight floor must be in (0, 1), got {self.weight_floor}.")
         return self

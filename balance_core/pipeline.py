@@ -6,7 +6,7 @@ so the chain and the one-shot give the same weights.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -51,8 +51,11 @@ def uniqueness_step(
     return compute_uniqueness(table, config, SubProgress(progress, 0.9, 1.0))
 
 
-def weights_step(table: PatchTable, config: BalanceConfig, progress: Progress) -> PatchTable:
-    """Composition clusters (when the mode has composition), then the sampler weights (and cap)."""
+def weights_step(table: PatchTable, config: BalanceConfig, progress: Progress,
+                 class_names: Mapping[int, str] | None = None) -> PatchTable:
+    """Composition clusters (when the mode has composition), then the sampler weights (and cap).
+
+    `class_names` only words the log (e.g. which class limits the balance)."""
     require_included(table)
     if config.needs_uniqueness:
         missing = ~table["excluded"] & ~np.isfinite(np.asarray(table["uniqueness_score"], dtype=np.float64))
@@ -65,7 +68,7 @@ def weights_step(table: PatchTable, config: BalanceConfig, progress: Progress) -
     if config.needs_clusters:
         table = cluster_compositions(table, config, progress)
     check_cancelled(progress)
-    return compute_weights(table, config, progress)
+    return compute_weights(table, config, progress, class_names)
 
 
 def build_balanced_dataset(
@@ -74,6 +77,7 @@ def build_balanced_dataset(
     progress: Progress | None = None,
     embedder: Embedder | None = None,
     select: Selector | None = None,
+    class_names: Mapping[int, str] | None = None,
 ) -> tuple[PatchTable, Dataset]:
     """Grid → composition → exclusions → embeddings + uniqueness → clusters → weights, over all pairs.
 
@@ -91,6 +95,7 @@ def build_balanced_dataset(
     progress.info(f"{int(table['excluded'].sum())} patches excluded")
     if config.needs_uniqueness:
         table = uniqueness_step(table, dataset, config, SubProgress(progress, mask_end, 0.95), embedder)
-    table = weights_step(table, config, SubProgress(progress, 0.95 if config.needs_uniqueness else mask_end, 1.0))
+    table = weights_step(table, config, SubProgress(progress, 0.95 if config.needs_uniqueness else mask_end, 1.0),
+                         class_names)
     progress.set_fraction(1.0)
     return table, dataset

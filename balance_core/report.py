@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .calibration import loss_weights
 from .class_balance import ClassBalance, class_balance
 from .legend import Legend, class_colour, class_name
 from .table import PatchTable
@@ -98,12 +99,21 @@ def render_report(table: PatchTable, legend: Legend, title: str, settings: dict[
     figures = report_figures(table)
     b = figures.balance
     esc = html.escape
+    target = getattr(table.calibration, "target_share", None)
+    after, before = loss_weights(b.weighted_share), loss_weights(b.raw_share)
     rows = "".join(
         f"<tr><td><span class='sw' style='background:{class_colour(legend, v, i)}'></span>{esc(class_name(legend, v))}</td>"
-        f"<td>{int(v)}</td><td>{b.raw_share[i]:.2%}</td><td>{b.weighted_share[i]:.2%}</td>"
-        f"<td>{int(b.patches_with_class[i])}</td></tr>"
+        f"<td>{int(v)}</td><td>{b.raw_share[i]:.2%}</td>"
+        + (f"<td>{target[i]:.2%}</td>" if target is not None else "")
+        + f"<td>{b.weighted_share[i]:.2%}</td><td>{int(b.patches_with_class[i])}</td>"
+        f"<td>{before[i]:.3g}</td><td>{after[i]:.3g}</td></tr>"
         for i, v in enumerate(b.class_values)
     )
+    target_head = "<th>target share</th>" if target is not None else ""
+    limits = ""
+    if table.calibration is not None and not table.calibration.reached:
+        names = {int(v): class_name(legend, v) for v in b.class_values}
+        limits = f"<p id='limits'>{esc(table.calibration.message(names))}</p>"
     ratio = _ratio_text(b.raw_imbalance), _ratio_text(b.weighted_imbalance)
     cluster_rows = "".join(
         f"<tr><td>{c.cluster_id}</td><td>{c.size}</td><td>{c.weight:.4g}</td><td>"
@@ -136,8 +146,13 @@ td:first-child, th:first-child {{ text-align: left; }}
 <h2>Classes</h2>
 <p>Share of labelled pixels over all patches (raw), and the share one epoch of
 <code>WeightedRandomSampler</code> with replacement feeds the model in expectation (weighted).</p>
-<table id="classes"><tr><th>class</th><th>value</th><th>raw share</th><th>weighted share</th><th>patches with the class</th></tr>
+<p>Loss weights: the inverse-frequency class weight the loss would need without sampling (raw) and the one it
+still needs under the sampler weights (largest drawn share / the class's drawn share; also written as
+<code>LOSS_WEIGHTS</code> JSON for <code>torch.nn.CrossEntropyLoss(weight=…)</code>).</p>
+<table id="classes"><tr><th>class</th><th>value</th><th>raw share</th>{target_head}<th>weighted share</th>
+<th>patches with the class</th><th>loss weight, raw</th><th>loss weight, after sampling</th></tr>
 {rows}</table>
+{limits}
 {_share_chart(figures, legend)}
 <h2>Sampler weights</h2>
 {_histogram_chart(figures)}

@@ -20,6 +20,9 @@ class PatchTable:
     # Fractions as read back from a patch layer: kept bit for bit, so a table rebuilt from a
     # layer clusters exactly as the one that wrote it (counts are then only reconstructed).
     stored_fractions: np.ndarray | None = None
+    # What class_balance computed besides the weights (targets, achieved shares, limiting classes):
+    # per class, not per patch, so it travels beside the columns (see calibration.CalibrationResult).
+    calibration: object | None = None
 
     def __post_init__(self) -> None:
         lengths = {len(v) for v in self.columns.values()}

@@ -1,6 +1,10 @@
-"""Turn the two signals into one `sampler_weight` per patch, safe for `WeightedRandomSampler`.
+"""Turn the signals into one `sampler_weight` per patch, safe for `WeightedRandomSampler`.
 
-Both signals are compared on tie-aware percentile ranks among the *included* patches, so
+`class_balance` (the default with composition, `calibration`) sets the weights so that the class
+shares one epoch draws reach a target under the oversampling cap. The other methods are kept for
+comparison: two class-frequency samplers (`frequency_weights`) and the six rank methods below.
+
+For the rank methods, both signals are compared on tie-aware percentile ranks among the *included* patches, so
 their scales do not matter (cluster weights are 1/size, uniqueness is a cosine distance).
 `multiplicative` is the exception the reference also makes: the product of the raw scores,
 scaled so the largest is 1. Included patches never fall below the floor (so the sampler can
@@ -8,12 +12,16 @@ draw each of them); excluded patches get exactly 0.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Callable
 
 import numpy as np
 
+from .calibration import calibrate_class_balance, parse_target
 from .config import BalanceConfig
 from .errors import AllExcludedError, InvalidParameterError
+from .frequency_weights import repeat_factor, sqrt_inverse_freq
 from .oversampling import cap_oversampling
 from .progress import Progress
 from .ranking import percentile_ranks
@@ -71,21 +79,67 @@ def _signal(table: PatchTable, name: str, included: np.ndarray) -> np.ndarray:
     return np.asarray(table[name], dtype=np.float64)[included]
 
 
-def compute_weights(table: PatchTable, config: BalanceConfig, progress: Progress | None = None) -> PatchTable:
+def compute_weights(table: PatchTable, config: BalanceConfig, progress: Progress | None = None,
+                    class_names: Mapping[int, str] | None = None) -> PatchTable:
+    """`sampler_weight` by the configured method; excluded patches 0, included ones at least the floor."""
     included = ~table["excluded"]
-    signals = (_signal(table, "freq_cluster_weight", included), _signal(table, "uniqueness_score", included))
+    method = config.sampling_method
+    if method == "class_balance":
+        return _class_balance_weights(table, config, included, progress, class_names)
     weights = np.zeros(len(table), dtype=np.float64)
-    weights[included] = np.maximum(METHODS[config.sampling_method](signals), config.weight_floor)
-    if config.max_oversampling is not None:
-        weights, met = cap_oversampling(weights, config.max_oversampling)
+    if method in FREQUENCY_METHODS:
+        raw = FREQUENCY_METHODS[method](table.class_counts, included, config)[included]
+    else:
+        signals = (_signal(table, "freq_cluster_weight", included), _signal(table, "uniqueness_score", included))
+        raw = METHODS[method](signals)
+    weights[included] = np.maximum(raw, config.weight_floor)
+    cap = config.oversampling_cap
+    if cap is not None:
+        weights, met = cap_oversampling(weights, cap)
         if not met and progress is not None:
             progress.warning(
-                f"The oversampling cap {config.max_oversampling:g} cannot be met: only {int(included.sum())} of "
+                f"The oversampling cap {cap:g} cannot be met: only {int(included.sum())} of "
                 f"{len(weights)} patches can be drawn, so each is drawn {weights.max():.2f}× on average. "
                 "They all get the same weight."
             )
     check_sampler_safe(weights)
     return table.with_columns(sampler_weight=weights)
+
+
+FREQUENCY_METHODS: dict[str, Callable[[np.ndarray, np.ndarray, BalanceConfig], np.ndarray]] = {
+    "repeat_factor": lambda counts, included, config: repeat_factor(counts, included, config.rfs_threshold),
+    "sqrt_inverse_freq": lambda counts, included, config: sqrt_inverse_freq(counts, included),
+}
+
+
+def uniqueness_base(table: PatchTable, included: np.ndarray) -> np.ndarray | None:
+    """class_balance's base weight from visual uniqueness: 0.5 + its tie-aware percentile rank.
+
+    Ranks make the base scale-free (a cosine distance of 0.2 means nothing by itself); the most
+    unique patch of a class gets 3× the base of the least unique, so uniqueness decides which
+    patches carry a class's share while the calibration sets the shares.
+    """
+    if "uniqueness_score" not in table:
+        return None
+    scores = np.asarray(table["uniqueness_score"], dtype=np.float64)
+    base = np.ones(len(table))
+    base[included] = 0.5 + percentile_ranks(scores[included])
+    return base
+
+
+def _class_balance_weights(table, config, included, progress, class_names) -> PatchTable:
+    if table.class_counts is None:
+        raise InvalidParameterError("class_balance needs the class composition: run 'Compute class composition' first.")
+    result = calibrate_class_balance(
+        table.class_counts, included, base=uniqueness_base(table, included), target=parse_target(config.target),
+        strength=config.balance_strength, max_oversampling=config.oversampling_cap, floor=config.weight_floor,
+        class_values=table.class_values,
+    )
+    if progress is not None:
+        message = result.message(class_names)
+        (progress.info if result.reached else progress.warning)(message)
+    check_sampler_safe(result.weights)
+    return replace(table.with_columns(sampler_weight=result.weights), calibration=result)
 
 
 def check_sampler_safe(weights: np.ndarray) -> None:

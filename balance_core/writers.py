@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -14,6 +15,9 @@ from collections.abc import Iterator
 import numpy as np
 
 from . import staged_outputs
+from .calibration import loss_weights
+from .class_balance import class_balance
+from .errors import InvalidParameterError
 from .schema import FLOAT, class_dist_json, output_columns
 from .table import PatchTable
 
@@ -88,3 +92,38 @@ def write_csv(table: PatchTable, path: str) -> None:
             for c in columns
         ] + list(extra.values())
         writer.writerows(zip(*formatted))
+
+
+def loss_weights_document(table: PatchTable, names: dict[int, str] | None = None) -> dict:
+    """Per class, the class weight the loss still needs after sampling, beside the one it would need without.
+
+    `weights` (largest drawn share / class share, in class-value order) is ready for
+    `torch.nn.CrossEntropyLoss(weight=torch.tensor(doc["weights"]))` when the class values are 0…C−1;
+    `by_class` keys the same figures by class value, with names when known.
+    """
+    balance = class_balance(table.class_values, table.class_counts, table["sampler_weight"], table["excluded"])
+    after, before = loss_weights(balance.weighted_share), loss_weights(balance.raw_share)
+    calibration = table.calibration
+    target = calibration.target_share if calibration is not None else None
+    values = [int(v) for v in table.class_values]
+    by_class = {}
+    for i, value in enumerate(values):
+        entry = {"weight": float(after[i]), "weight_without_sampling": float(before[i]),
+                 "raw_share": float(balance.raw_share[i]), "drawn_share": float(balance.weighted_share[i])}
+        if target is not None:
+            entry["target_share"] = float(target[i])
+        if names and value in names:
+            entry = {"name": names[value], **entry}
+        by_class[str(value)] = entry
+    return {"class_values": values, "weights": [float(w) for w in after], "by_class": by_class,
+            "note": "Class weights for the loss once WeightedRandomSampler draws with sampler_weight: the largest "
+                    "drawn class share divided by each class's drawn share (0 for a class never drawn)."}
+
+
+def write_loss_weights(table: PatchTable, path: str, names: dict[int, str] | None = None) -> None:
+    if table.class_counts is None:
+        raise InvalidParameterError("Loss weights need the class composition: run 'Compute class composition' first.")
+    document = loss_weights_document(table, names)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(document, fh, indent=2, ensure_ascii=False)
+        fh.write("\n")

@@ -201,16 +201,34 @@ def add_cluster_params(alg):
 def add_weight_params(alg):
     tr = alg.tr
     add(alg, QgsProcessingParameterEnum("SAMPLING_METHOD", tr("Sampling method"), options=[
-            tr("Default for the signals (rank_max for both, else the one signal)")] + list(SAMPLING_METHODS),
+            tr("Default (class_balance; uniqueness_only without masks)")] + list(SAMPLING_METHODS),
             defaultValue=0),
-        "How the two signals become one weight, on tie-aware percentile ranks among included patches: "
-        "rank_max = max of the ranks (a patch rare in either sense is favoured), rank_multiply = product "
-        "(rare in both), rank_add = mean, multiplicative = product of the raw scores, composition_only, "
-        "uniqueness_only. A method needing a signal that is not computed is refused before any work.")
-    add(alg, _optional_number(alg, "MAX_OVERSAMPLING", "Oversampling cap (× the mean weight, empty = none)", Double, 1.0),
-        "Optional, e.g. 5: no patch is drawn more than this many times as often as the average patch. Weights are "
-        "capped and re-normalised so their mean over all rows is 1: each weight is then the patch's expected draws "
-        "per epoch of WeightedRandomSampler(num_samples = number of rows).")
+        "class_balance (the default whenever class composition is computed): weights set so that the class shares "
+        "of the labelled pixels one epoch draws reach the target below, under the oversampling cap, as close as "
+        "possible to equal weights (or, with visual uniqueness, to weights that favour unique patches). "
+        "For comparison: repeat_factor (LVIS repeat-factor sampling: a patch is repeated √(threshold / share of "
+        "patches holding its rarest class) times), sqrt_inverse_freq (Σ over classes of √(fraction / mean fraction)), "
+        "and the rank methods, on tie-aware percentile ranks among included patches: rank_max = max of the "
+        "composition and uniqueness ranks, rank_multiply = product, rank_add = mean, multiplicative = product of "
+        "the raw scores, composition_only, uniqueness_only. The rank methods never draw a patch much more than "
+        "twice as often as average. A method needing a signal that is not computed is refused before any work.")
+    add(alg, QgsProcessingParameterString("TARGET", tr("Target class shares (class_balance)"), defaultValue="uniform"),
+        "uniform: equal shares for the classes present; sqrt: shares in proportion to the square root of the raw "
+        "shares (a gentler target); or per class, value:share pairs such as 1:0.3,2:0.2 (classes not listed share "
+        "the rest in proportion to their raw shares). When the cap does not let a class reach its target, the "
+        "weights get as close as any weights can and the log names the classes that limit the balance.")
+    add(alg, QgsProcessingParameterNumber("BALANCE_STRENGTH", tr("Balance strength (0 = raw shares, 1 = target)"),
+                                          Double, 1.0, minValue=0.0, maxValue=1.0),
+        "How far class_balance moves the class shares from the raw ones towards the target (geometrically): "
+        "0 keeps the raw shares, 0.5 goes half way on a log scale, 1 aims at the target.")
+    add(alg, QgsProcessingParameterNumber("RFS_THRESHOLD", tr("Repeat-factor threshold (repeat_factor)"), Double, 0.3,
+                                          minValue=0.0001, maxValue=1.0),
+        "repeat_factor only: classes held by more than this fraction of the patches are not repeated.", advanced=True)
+    add(alg, _optional_number(alg, "MAX_OVERSAMPLING", "Oversampling cap (× the mean weight)", Double, 1.0),
+        "No patch is drawn more than this many times as often as the average patch. Empty: 5 for class_balance, "
+        "no cap for the other methods. Weights are capped and scaled so that their mean over all rows is 1: each "
+        "weight is then the patch's expected draws per epoch of WeightedRandomSampler(num_samples = number of rows). "
+        "A larger cap lets rare classes be drawn more, at the cost of seeing the same few patches more often.")
 
 
 def add_embedding_params(alg):
@@ -297,6 +315,10 @@ def read_config(alg, parameters, context, **fixed) -> BalanceConfig:
     number("K", "k")
     number("SEED", "seed")
     maybe("MAX_OVERSAMPLING", "max_oversampling", False)
+    if "TARGET" in has:
+        values["target"] = alg.parameterAsString(parameters, "TARGET", context) or "uniform"
+    number("BALANCE_STRENGTH", "balance_strength", False)
+    number("RFS_THRESHOLD", "rfs_threshold", False)
     if "MODE" in has:
         values["mode"] = MODES[alg.parameterAsEnum(parameters, "MODE", context)]
     if "SAMPLING_METHOD" in has:

@@ -24,7 +24,7 @@ from ..parameters import (
     read_config,
 )
 from ..patch_layer import polygon_wkb, publish_patch_layer
-from ..weighted_outputs import add_weighted_outputs, finish_weighted
+from ..weighted_outputs import add_weighted_outputs, class_names, finish_weighted, weight_settings
 
 
 class BuildBalancedDatasetAlgorithm(PatchBalancerAlgorithm):
@@ -80,20 +80,19 @@ class BuildBalancedDatasetAlgorithm(PatchBalancerAlgorithm):
         pairs, mask_layers = raster_pairs(self, parameters, context)
         config = read_config(self, parameters, context)
         progress = SubProgress(FeedbackProgress(feedback), 0.0, 0.9)  # writing the layer takes the rest
+        legend = legend_or_error(self, parameters, context, feedback, mask_layers=mask_layers,
+                                 mask_paths=[m for _, m in pairs])
         try:  # the pipeline validates the settings before any work
             table, dataset = build_balanced_dataset(pairs, config, progress,
-                                                    select=aoi_selector(self, parameters, context))
+                                                    select=aoi_selector(self, parameters, context),
+                                                    class_names=class_names(legend))
         except BalanceError as exc:
             raise QgsProcessingException(str(exc)) from exc
         crs = QgsCoordinateReferenceSystem.fromWkt(dataset.crs_wkt)
-        legend = legend_or_error(self, parameters, context, feedback, mask_layers=mask_layers,
-                                 mask_paths=[m for _, m in pairs])
         geometries = polygon_wkb(dataset_footprints(table, dataset))
         dest_id = publish_patch_layer(self, parameters, context, feedback, table, geometries, crs, legend,
                                       self.tr("Balanced patches"))
-        settings = {"Raster pairs": str(len(dataset.pairs)), "Signals": config.mode,
-                    "Sampling method": config.sampling_method,
-                    "Oversampling cap": f"{config.max_oversampling:g}×" if config.max_oversampling else "none"}
+        settings = {"Raster pairs": str(len(dataset.pairs)), **weight_settings(config)}
         results = finish_weighted(self, parameters, context, table, legend, dest_id, settings)
         results["EMBEDDINGS_CACHE"] = config.embeddings_cache
         return results

@@ -11,7 +11,7 @@ from ..class_legend import legend_or_error
 from ..feedback import FeedbackProgress
 from ..parameters import add_class_map_param, add_cluster_params, add_weight_params, checked_parameters, read_config
 from ..patch_layer import publish_patch_layer, read_patch_source
-from ..weighted_outputs import add_weighted_outputs, finish_weighted
+from ..weighted_outputs import add_weighted_outputs, class_names, finish_weighted, weight_settings
 from .patch_input import add_patch_input
 
 STEP_OF_SIGNAL = (("composition", "'Compute class composition'"), ("uniqueness", "'Compute visual uniqueness'"))
@@ -66,16 +66,15 @@ class ComputeSamplerWeightsAlgorithm(PatchBalancerAlgorithm):
         if lacking:
             raise QgsProcessingException(self.tr("Sampling method '{}' needs what {} adds; run it first, or choose "
                                                  "another method.").format(config.sampling_method, " and ".join(lacking)))
+        legend = legend_or_error(self, parameters, context, feedback, patch_layer=source.layer,
+                                 mask_paths=table["mask_path"].tolist() if "mask_path" in table else ())
         try:
             config.validate()
             check_record_windows(table, FeedbackProgress(feedback))  # an edited window: refused here too
-            table = weights_step(table, config, SubProgress(FeedbackProgress(feedback), 0.1, 0.9))
+            table = weights_step(table, config, SubProgress(FeedbackProgress(feedback), 0.1, 0.9), class_names(legend))
         except BalanceError as exc:
             raise QgsProcessingException(str(exc)) from exc
-        legend = legend_or_error(self, parameters, context, feedback, patch_layer=source.layer,
-                                 mask_paths=table["mask_path"].tolist() if "mask_path" in table else ())
         dest_id = publish_patch_layer(self, parameters, context, feedback, table, source.geometries, source.crs, legend,
                                       self.tr("Balanced patches"), source.extra_fields, source.extra_values)
-        settings = {"Signals": config.mode, "Sampling method": config.sampling_method,
-                    "Oversampling cap": f"{config.max_oversampling:g}×" if config.max_oversampling else "none"}
+        settings = weight_settings(config)
         return finish_weighted(self, parameters, context, table, legend, dest_id, settings)

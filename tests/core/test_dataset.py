@@ -106,5 +106,5 @@ def test_dataset_explorer_style_json_columns():
     assert table.class_values.tolist() == [0, 5]
     np.testing.assert_allclose(table.fractions(), [[0.9, 0.1], [1.0, 0.0], [1.0, 0.0], [0.0, 0.0]])
     assert table["excluded"].tolist() == [False, False, False, True]  # no labelled pixel
-    weighted = weights_step(table, BalanceConfig(k=2), NullProgress())["sampler_weight"]
+    weighted = weights_step(table, BalanceConfig(k=2, method="composition_only"), NullProgress())["sampler_weight"]
     assert weighted[0] > weighted[1] == weighted[2] > 0 == weighted[3]

@@ -14,7 +14,7 @@ from balance_core.progress import NullProgress
 
 def test_lyon_three_classes(data_dir):
     table, pair = build_balanced_dataset([(str(data_dir / "lyon/image_rgb.tif"), str(data_dir / "lyon/labels.tif"))],
-                                         BalanceConfig(patch_size=64))
+                                         BalanceConfig(patch_size=64, method="composition_only"))
     assert len(table) == 144 and table.class_values.tolist() == [0, 1, 2]
     w = table["sampler_weight"]
     included = ~table["excluded"]

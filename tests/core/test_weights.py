@@ -12,7 +12,7 @@ def scored(cluster_weight, excluded):
 
 
 def test_rare_clusters_weigh_more_ties_equal_excluded_zero():
-    table = compute_weights(scored([0.25] * 4 + [1.0, 0.0], [False] * 5 + [True]), BalanceConfig())
+    table = compute_weights(scored([0.25] * 4 + [1.0, 0.0], [False] * 5 + [True]), BalanceConfig(method="composition_only"))
     w = table["sampler_weight"]
     assert w[5] == 0.0
     assert len(set(w[:4])) == 1 and w[4] > w[0] > 0
@@ -20,7 +20,7 @@ def test_rare_clusters_weigh_more_ties_equal_excluded_zero():
 
 
 def test_floor_keeps_every_included_patch_drawable():
-    table = compute_weights(scored(np.ones(10), [False] * 10), BalanceConfig(weight_floor=0.9))
+    table = compute_weights(scored(np.ones(10), [False] * 10), BalanceConfig(method="composition_only", weight_floor=0.9))
     assert (table["sampler_weight"] >= 0.9).all()
 
 
@@ -45,8 +45,8 @@ def test_methods_are_refused_when_the_mode_does_not_compute_their_signal():
 
 
 def test_default_method_follows_the_mode():
-    assert BalanceConfig().sampling_method == "composition_only"
-    assert BalanceConfig(mode="both").sampling_method == "rank_max"
+    assert BalanceConfig().sampling_method == "class_balance"  # whenever composition is computed
+    assert BalanceConfig(mode="both").sampling_method == "class_balance"
     assert BalanceConfig(mode="embeddings_only").sampling_method == "uniqueness_only"
 
 

@@ -7,7 +7,8 @@ import pytest
 from qgis.core import QgsProcessingException, QgsProcessingFeedback, QgsVectorLayer
 
 ALG = "patchbalancer:buildbalanceddataset"
-METHODS = ["", "rank_max", "rank_multiply", "rank_add", "multiplicative", "composition_only", "uniqueness_only"]
+METHODS = ["", "rank_max", "rank_multiply", "rank_add", "multiplicative", "composition_only", "uniqueness_only",
+           "class_balance", "repeat_factor", "sqrt_inverse_freq"]  # the Processing enum's order
 MASKS_ONLY, EMBEDDINGS_ONLY, BOTH = 0, 1, 2
 
 
@@ -67,7 +68,11 @@ def test_every_sampling_method(processing_run, lyon, tmp_path, method):
     processing_run(ALG, {**lyon, "MODE": mode, "SAMPLING_METHOD": method, "EMBEDDER": "descriptor", "OUTPUT": gpkg})
     layer, feats = features(gpkg)
     weights = [f["sampler_weight"] for f in feats]
-    assert all(w > 0 for w in weights) and 0.5 < max(weights) <= 1.0
+    assert all(w > 0 for w in weights)
+    if name in ("", "class_balance"):  # the default: expected draws per epoch, mean 1, at most the cap of 5
+        assert sum(weights) / len(weights) == pytest.approx(1.0) and max(weights) <= 5 + 1e-9
+    elif name in METHODS[1:7]:  # percentile ranks in [floor, 1]
+        assert 0.5 < max(weights) <= 1.0
     assert ("uniqueness_score" in layer.fields().names()) == (mode != MASKS_ONLY)
     assert ("freq_cluster_id" in layer.fields().names()) == (mode != EMBEDDINGS_ONLY)
 
