@@ -61,8 +61,14 @@ def _rows(rows: np.ndarray, ids: np.ndarray | None) -> str:
     return describe_ids(ids[rows])
 
 
+def _blank(value) -> bool:
+    """No value: NULL, or an empty cell of a CSV (the trainer's CSV leaves class_entropy empty for all-nodata patches)."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
 def _numbers(values: Sequence, default: float = 0.0, *, field: str = "", ids: np.ndarray | None = None) -> np.ndarray:
     """Floats of a numeric field; text that is not a number is refused, naming the field and the patches."""
+    values = [None if _blank(v) else v for v in values]
     try:
         return np.array([default if v is None else float(v) for v in values], dtype=np.float64)
     except (TypeError, ValueError):

@@ -41,7 +41,9 @@ class ComputeSamplerWeightsAlgorithm(PatchBalancerAlgorithm):
 
     def initAlgorithm(self, config=None):
         add_patch_input(self, "Patches with c_<value> fraction fields (or class_dist_json) and/or uniqueness_score, "
-                              "e.g. the output of step 2 or 3, or a dataset_explorer table. An excluded field is honoured.")
+                              "e.g. the output of step 2 or 3, a database table of patch records, or a CSV of patch "
+                              "records without geometry (empty cells count as no value). An excluded field is "
+                              "honoured.", tables=True)
         add_cluster_params(self)
         add_weight_params(self)
         add_class_map_param(self)

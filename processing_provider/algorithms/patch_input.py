@@ -4,8 +4,10 @@ from qgis.core import QgsProcessing, QgsProcessingParameterFeatureSource
 from ..parameters import add
 
 
-def add_patch_input(alg, help_text):
-    add(alg, QgsProcessingParameterFeatureSource("INPUT", alg.tr("Patch layer"), [QgsProcessing.TypeVectorPolygon]), help_text)
+def add_patch_input(alg, help_text, tables=False):
+    """The patch layer a step reads; `tables`: also a layer without geometry (a CSV of patch records)."""
+    types = [QgsProcessing.TypeVector] if tables else [QgsProcessing.TypeVectorPolygon]
+    add(alg, QgsProcessingParameterFeatureSource("INPUT", alg.tr("Patch layer"), types), help_text)
 
 
 def distinct_pairs(table) -> list:
