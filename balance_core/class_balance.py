@@ -94,23 +94,25 @@ def class_balance(
     )
 
 
-CSV_HEADER = ("value", "name", "raw_share", "weighted_share", "patches_with_class", "min_fraction", "max_fraction")
+CSV_HEADER = ("value", "name", "raw_share", "target_share", "weighted_share", "patches_with_class", "min_fraction",
+              "max_fraction")
 
 
-def balance_rows(balance: ClassBalance, legend: Legend) -> list[tuple]:
-    """One row per class, in CSV_HEADER's order (the dock's table and its CSV copy)."""
-    b = balance
+def balance_rows(balance: ClassBalance, legend: Legend, targets: dict | None = None) -> list[tuple]:
+    """One row per class, in CSV_HEADER's order (the dock's table and its CSV copy); the target share is
+    class_balance's (None when the weights came from another method)."""
+    b, targets = balance, targets or {}
     return [
-        (int(v), class_name(legend, v), float(b.raw_share[i]), float(b.weighted_share[i]),
+        (int(v), class_name(legend, v), float(b.raw_share[i]), targets.get(int(v)), float(b.weighted_share[i]),
          int(b.patches_with_class[i]), float(b.min_fraction[i]), float(b.max_fraction[i]))
         for i, v in enumerate(b.class_values)
     ]
 
 
-def balance_csv(balance: ClassBalance, legend: Legend) -> str:
+def balance_csv(balance: ClassBalance, legend: Legend, targets: dict | None = None) -> str:
     """The per-class table as CSV text (full precision; `,` separated, `\\n` line ends)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_HEADER)
-    writer.writerows(balance_rows(balance, legend))
+    writer.writerows(["" if cell is None else cell for cell in row] for row in balance_rows(balance, legend, targets))
     return out.getvalue()

@@ -3,6 +3,8 @@
 Merged with the engine's sources (the masks' own attribute/colour tables, a class-map file);
 later sources win: mask files → input patch layer → mask layer style → class-map file.
 """
+import json
+
 from qgis.core import (
     QgsPalettedRasterRenderer,
     QgsProcessingException,
@@ -13,7 +15,7 @@ from qgis.core import (
 from ..balance_core.errors import BalanceError
 from ..balance_core.legend import ClassInfo, Legend, legend_from_json, legend_from_raster, read_class_map
 from ..balance_core.patch_records import class_value
-from .styling import LEGEND_PROPERTY
+from .styling import LEGEND_PROPERTY, TARGET_PROPERTY
 
 MAX_MASK_FILES = 20  # mask files read for names; tiles of one dataset share their legend
 
@@ -31,14 +33,22 @@ def renderer_legend(layer) -> Legend:
     return {v: ClassInfo(v, label or str(v), color.name()) for v, label, color in items}
 
 
+def stored_property(layer, key: str) -> str:
+    """A custom property a step wrote with its patch layer: on the layer, else in its default style."""
+    if not isinstance(layer, QgsVectorLayer):
+        return ""
+    text = layer.customProperty(key)
+    if not text and layer.source():
+        styled = QgsVectorLayer(layer.source(), "legend", layer.providerType())  # loads the default style
+        text = styled.customProperty(key) if styled.isValid() else None
+    return text or ""
+
+
 def stored_legend(layer) -> Legend:
     """The legend a step wrote with its patch layer: on the layer, else in its default style, else aliases."""
     if not isinstance(layer, QgsVectorLayer):
         return {}
-    text = layer.customProperty(LEGEND_PROPERTY)
-    if not text and layer.source():
-        styled = QgsVectorLayer(layer.source(), "legend", layer.providerType())  # loads the default style
-        text = styled.customProperty(LEGEND_PROPERTY) if styled.isValid() else None
+    text = stored_property(layer, LEGEND_PROPERTY)
     legend = legend_from_json(text) if text else {}
     if not legend:
         for field in layer.fields():
@@ -46,6 +56,16 @@ def stored_legend(layer) -> Legend:
             if value is not None and field.alias():
                 legend[value] = ClassInfo(value, field.alias())
     return legend
+
+
+def stored_targets(layer) -> dict:
+    """class_balance's target share per class value, as the weights step stored it ({} when none or unreadable)."""
+    text = stored_property(layer, TARGET_PROPERTY)
+    try:
+        shares = {int(k): float(v) for k, v in json.loads(text).items()} if text else {}
+    except (ValueError, TypeError, AttributeError):
+        return {}
+    return {k: v for k, v in shares.items() if 0 <= v <= 1}
 
 
 def resolve_legend(class_map: str = "", mask_layers=(), patch_layer=None, mask_paths=(), warn=None) -> Legend:

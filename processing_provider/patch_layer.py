@@ -36,7 +36,7 @@ from ..balance_core.schema import FLOAT, INT, OWN_FIELDS, TEXT, Column, class_fi
 from ..balance_core.table import PatchTable
 from .destinations import LAYER_FORMATS, MAX_FIELDS, output_definition, sink_destination
 from .gpkg_layers import layer_count, replace_layer, store_default_style
-from .styling import STYLE_NAME, PatchLayerStyler, sampler_weight_renderer, style_documents, style_layer
+from .styling import LEGEND_PROPERTY, STYLE_NAME, TARGET_PROPERTY, PatchLayerStyler, sampler_weight_renderer, style_documents, style_layer
 
 QVARIANT_TYPES = {INT: QVariant.LongLong, FLOAT: QVariant.Double}
 BATCH = 2000
@@ -119,6 +119,14 @@ def patch_fields(columns: list, extra: QgsFields | None = None) -> QgsFields:
     return fields
 
 
+def target_shares_json(table: PatchTable) -> str:
+    """class_balance's target share per class value, for the dock ('' for other methods)."""
+    calibration = table.calibration
+    if calibration is None:
+        return ""
+    return json.dumps({str(int(v)): float(t) for v, t in zip(table.class_values, calibration.target_share) if t > 0})
+
+
 def class_aliases(table: PatchTable, legend: Legend) -> dict:
     return {class_field(int(v)): class_name(legend, v) for v in table.class_values if int(v) in legend}
 
@@ -197,12 +205,13 @@ def publish_patch_layer(alg, parameters, context, feedback, table, geometries, c
     if error:
         raise QgsProcessingException(alg.tr(error))  # the staged file goes with the run's rollback
     renderer = sampler_weight_renderer(table["sampler_weight"]) if "sampler_weight" in table else None
-    aliases, legend_json = class_aliases(table, legend), legend_to_json(legend) if legend else ""
+    aliases, properties = class_aliases(table, legend), {LEGEND_PROPERTY: legend_to_json(legend) if legend else "",
+                                                          TARGET_PROPERTY: target_shares_json(table)}
     if not staged:
         memory_layer = context.temporaryLayerStore().mapLayer(dest_id)  # TEMPORARY_OUTPUT: style it right away
         if memory_layer is not None:
-            style_layer(memory_layer, renderer, aliases, legend_json)
-        _style_when_loaded(alg, context, dest_id, renderer, layer_name, aliases, legend_json)
+            style_layer(memory_layer, renderer, aliases, properties)
+        _style_when_loaded(alg, context, dest_id, renderer, layer_name, aliases, properties)
         return dest_id
     written = layer_count(path, dest.layer) if dest.extension in LAYER_FORMATS else len(table)
     if written != len(table):
@@ -210,7 +219,7 @@ def publish_patch_layer(alg, parameters, context, feedback, table, geometries, c
             "The patch layer could not be written completely ({} of {} patches{}); nothing was changed.").format(
                 max(written, 0), len(table), _free_space(dest.path)))
     if dest.extension in LAYER_FORMATS:
-        qml, sld = style_documents(fields, renderer, aliases, legend_json)
+        qml, sld = style_documents(fields, renderer, aliases, properties)
         try:
             store_default_style(path, dest.layer, STYLE_NAME, qml, sld, "Patch Balancer patch layer")
         except BalanceError as exc:
@@ -221,7 +230,7 @@ def publish_patch_layer(alg, parameters, context, feedback, table, geometries, c
         outputs.replace_on_commit(path, dest.path, _sidecar_extensions(path))
     final_id = f"{dest.path}|layername={dest.layer}" if dest.kind == "layer" else dest.path
     outputs.after_commit(functools.partial(_load_when_asked, alg, context, dest, final_id, renderer, layer_name,
-                                           aliases, legend_json))
+                                           aliases, properties))
     return final_id
 
 
@@ -240,7 +249,7 @@ def _sidecar_extensions(path: str) -> tuple:
     return tuple(os.path.splitext(p)[1] for p in glob.glob(glob.escape(stem) + ".*") if p != path)
 
 
-def _load_when_asked(alg, context, dest, final_id, renderer, layer_name, aliases, legend_json) -> None:
+def _load_when_asked(alg, context, dest, final_id, renderer, layer_name, aliases, properties) -> None:
     """Ask QGIS to load the committed layer when the user asked for it (the staged file was never registered)."""
     value = dest.value
     project = value.destinationProject if isinstance(value, QgsProcessingOutputLayerDefinition) else None
@@ -248,11 +257,11 @@ def _load_when_asked(alg, context, dest, final_id, renderer, layer_name, aliases
         definition = alg.parameterDefinition(dest.key)
         name = value.destinationName or (definition.description() if definition is not None else layer_name)
         context.addLayerToLoadOnCompletion(final_id, QgsProcessingContext.LayerDetails(name, project, dest.key))
-    _style_when_loaded(alg, context, final_id, renderer, layer_name, aliases, legend_json)
+    _style_when_loaded(alg, context, final_id, renderer, layer_name, aliases, properties)
 
 
-def _style_when_loaded(alg, context, dest_id, renderer, layer_name, aliases, legend_json) -> None:
+def _style_when_loaded(alg, context, dest_id, renderer, layer_name, aliases, properties) -> None:
     if context.willLoadLayerOnCompletion(dest_id):
-        styler = PatchLayerStyler(renderer, layer_name, aliases, legend_json)
+        styler = PatchLayerStyler(renderer, layer_name, aliases, properties)
         alg.stylers.append(styler)
         context.layerToLoadOnCompletionDetails(dest_id).setPostProcessor(styler)

@@ -61,22 +61,24 @@ def sampler_weight_renderer(weights: np.ndarray) -> QgsGraduatedSymbolRenderer:
     return renderer
 
 
-LEGEND_PROPERTY = "patch_balancer/classes"
+LEGEND_PROPERTY = "patch_balancer/classes"  # class names and colours (JSON)
+TARGET_PROPERTY = "patch_balancer/target_shares"  # class_balance's target share per class value (JSON)
 
 
-def style_layer(layer: QgsVectorLayer, renderer, aliases: dict, legend_json: str) -> None:
-    """Renderer (when given), class names as field aliases, and the legend as a custom property."""
+def style_layer(layer: QgsVectorLayer, renderer, aliases: dict, properties: dict) -> None:
+    """Renderer (when given), class names as field aliases, and the legend (and targets) as custom properties."""
     if renderer is not None:
         layer.setRenderer(renderer.clone())
     for name, alias in aliases.items():
         index = layer.fields().indexOf(name)
         if index >= 0:
             layer.setFieldAlias(index, alias)
-    if legend_json:
-        layer.setCustomProperty(LEGEND_PROPERTY, legend_json)
+    for key, text in properties.items():
+        if text:
+            layer.setCustomProperty(key, text)
 
 
-def style_documents(fields, renderer, aliases: dict | None = None, legend_json: str = "") -> tuple:
+def style_documents(fields, renderer, aliases: dict | None = None, properties: dict | None = None) -> tuple:
     """The style as QGIS stores it in a GeoPackage (QML, SLD), made on a memory layer with the same fields.
 
     Built without opening the output file: a QgsVectorLayer on the file would keep a pooled
@@ -85,7 +87,7 @@ def style_documents(fields, renderer, aliases: dict | None = None, legend_json: 
     layer = QgsVectorLayer("Polygon", "patches", "memory")
     layer.dataProvider().addAttributes(fields.toList())
     layer.updateFields()
-    style_layer(layer, renderer, aliases or {}, legend_json)
+    style_layer(layer, renderer, aliases or {}, properties or {})
     qml = QDomDocument()
     error = layer.exportNamedStyle(qml)
     sld = QDomDocument()
@@ -105,15 +107,15 @@ _PENDING: set = set()
 class PatchLayerStyler(QgsProcessingLayerPostProcessorInterface):
     """Names and styles the output layer once QGIS has loaded it."""
 
-    def __init__(self, renderer, layer_name: str, aliases: dict | None = None, legend_json: str = "") -> None:
+    def __init__(self, renderer, layer_name: str, aliases: dict | None = None, properties: dict | None = None) -> None:
         super().__init__()
         self.renderer, self.layer_name = renderer, layer_name
-        self.aliases, self.legend_json = aliases or {}, legend_json
+        self.aliases, self.properties = aliases or {}, properties or {}
         _PENDING.add(self)
 
     def postProcessLayer(self, layer, context, feedback):
         if isinstance(layer, QgsVectorLayer):
             layer.setName(self.layer_name)
-            style_layer(layer, self.renderer, self.aliases, self.legend_json)
+            style_layer(layer, self.renderer, self.aliases, self.properties)
             layer.triggerRepaint()
         _PENDING.discard(self)

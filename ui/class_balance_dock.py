@@ -34,12 +34,12 @@ from qgis.PyQt.QtWidgets import (
 
 from ..balance_core.class_balance import ClassBalance, balance_csv, balance_rows
 from ..balance_core.legend import Legend, class_colour
-from ..processing_provider.class_legend import stored_legend
+from ..processing_provider.class_legend import stored_legend, stored_targets
 from .balance_chart import BalanceChart, ChartEntry
 from .patch_columns import PatchColumns, patch_layer_problem, read_feature, read_patch_columns
 
 DEBOUNCE_MS = 150
-COLUMNS = ("Class", "Raw", "Weighted", "Patches", "Min", "Max")
+COLUMNS = ("Class", "Raw", "Target", "Weighted", "Patches", "Min", "Max")
 
 
 def _share(value: float, decimals: int = 2) -> str:
@@ -59,6 +59,7 @@ class ClassBalanceDock(QgsDockWidget):
         self.layer: QgsVectorLayer | None = None
         self.columns: PatchColumns | None = None
         self.legend: Legend | None = None  # read when first shown: binding a layer costs nothing
+        self.targets: dict = {}  # class_balance target share per class value, stored with the layer
         self.balance: ClassBalance | None = None
         self._connections: list = []
         self._timer = QTimer(self)
@@ -246,7 +247,7 @@ class ClassBalanceDock(QgsDockWidget):
             return  # recomputed when shown again: a closed dock costs nothing
         try:
             if self.legend is None:
-                self.legend = stored_legend(layer)
+                self.legend, self.targets = stored_legend(layer), stored_targets(layer)
             if self.columns is None:
                 self.columns = read_patch_columns(layer)
             selected = layer.selectedFeatureIds()
@@ -280,15 +281,16 @@ class ClassBalanceDock(QgsDockWidget):
         self.figures["weighted_imbalance"].setText(_ratio(balance.weighted_imbalance))
         self.figures["ess"].setText(f"{balance.effective_sample_size:,.1f} of {balance.n_drawable:,} drawable")
         self.figures["oversampling"].setText(f"{balance.max_oversampling:.2f} × the mean weight")
-        rows = balance_rows(balance, self.legend)
+        rows = balance_rows(balance, self.legend, self.targets)
         entries = []
         self.table.setRowCount(len(rows))
-        for r, (value, name, raw, weighted, patches, low, high) in enumerate(rows):
+        for r, (value, name, raw, target, weighted, patches, low, high) in enumerate(rows):
             colour = class_colour(self.legend, value, r)
             entries.append(ChartEntry(name, colour, raw, weighted))
             swatch = QPixmap(12, 12)
             swatch.fill(QColor(colour))
-            cells = (name, _share(raw), _share(weighted), f"{patches:,}", _share(low, 1), _share(high, 1))
+            cells = (name, _share(raw), "–" if target is None else _share(target), _share(weighted), f"{patches:,}",
+                     _share(low, 1), _share(high, 1))
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setTextAlignment(int((Qt.AlignLeft if c == 0 else Qt.AlignRight) | Qt.AlignVCenter))
@@ -319,7 +321,7 @@ class ClassBalanceDock(QgsDockWidget):
 
     # -- export ---------------------------------------------------------------------------------
     def csv_text(self) -> str:
-        return balance_csv(self.balance, self.legend or {}) if self.balance is not None else ""
+        return balance_csv(self.balance, self.legend or {}, self.targets) if self.balance is not None else ""
 
     def copy_csv(self) -> None:
         QGuiApplication.clipboard().setText(self.csv_text())

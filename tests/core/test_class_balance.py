@@ -63,9 +63,10 @@ def test_labelled_pixels_from_layer_fields():
 
 def test_csv_names_classes_and_keeps_full_precision():
     b = class_balance([0, 1], COUNTS, np.ones(3))
-    text = balance_csv(b, {1: ClassInfo(1, "building, dense", "#ff0000")})
+    text = balance_csv(b, {1: ClassInfo(1, "building, dense", "#ff0000")}, {1: 0.5})
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0] == list(CSV_HEADER)
     assert rows[1][:2] == ["0", "0"] and rows[2][:2] == ["1", "building, dense"]
-    assert float(rows[2][2]) == b.raw_share[1] and rows[2][4] == "2"
-    assert float(rows[2][6]) == 0.5
+    assert rows[1][3] == "" and rows[2][3] == "0.5"  # target share: class_balance's, empty where none
+    assert float(rows[2][2]) == b.raw_share[1] and rows[2][5] == "2"
+    assert float(rows[2][7]) == 0.5

@@ -107,8 +107,9 @@ def test_table_shows_the_built_layer_by_hand(shown, built):
     cells = [[table.item(r, c).text() for c in range(table.columnCount())] for r in range(table.rowCount())]
     assert [row[0] for row in cells] == ["background", "building", "park"]
     for row, raw, weighted, patches in zip(cells, hand["raw"], hand["weighted"], hand["patches"]):
-        assert row[1] == f"{raw:.2%}".replace("%", " %") and row[2] == f"{weighted:.2%}".replace("%", " %")
-        assert row[3] == str(patches)
+        assert row[1] == f"{raw:.2%}".replace("%", " %") and row[3] == f"{weighted:.2%}".replace("%", " %")
+        assert row[4] == str(patches)
+    assert dock.targets and [row[2] for row in cells] == [f"{dock.targets[v]:.2%}".replace("%", " %") for v in (0, 1, 2)]
     assert dock.figures["ess"].text().startswith(f"{hand['ess']:,.1f} of {hand['drawable']}")
     assert [e.colour for e in dock.chart.entries] == ["#d9d9d9", "#e31a1c", "#33a02c"]
     # The screenshot for the README and the test output folder.
