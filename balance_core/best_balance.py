@@ -156,7 +156,8 @@ def _trivial(x, present, box, included) -> BestBalance:
 class Frontier:
     """The optimum found by `balance_frontier` over the present classes (internal form)."""
 
-    ratio: float
+    ratio: float  # reached by `shares` (and `weights()`)
+    lower: float  # proven lower bound on the best ratio (= ratio when solved exactly)
     shares: np.ndarray
     low: tuple[int, ...]
     high: tuple[int, ...]
@@ -195,7 +196,7 @@ def balance_frontier(x: np.ndarray, t: np.ndarray, box: SamplingBox, stop_below:
         directions.append(e)
     rows = np.vstack([-np.eye(n_classes), np.eye(n_classes)])
     b_ub = np.concatenate([-np.ones(n_classes), np.zeros(n_classes)])
-    lower = 1.0
+    lower, previous, checked = 1.0, np.inf, -2
     for round_ in range(max_rounds):
         u = np.array(columns).T  # classes × columns
         k = u.shape[1]
@@ -210,13 +211,16 @@ def balance_frontier(x: np.ndarray, t: np.ndarray, box: SamplingBox, stop_below:
         ratio = float(lp.fun)
         if ratio <= stop_below * (1 + rtol):
             break
-        if gap > 0 and round_ % 4 == 3:
-            lower = max(lower, _ratio_bound(g, box, alpha, gamma))
+        # The bound costs a few knapsacks: ask for it once the master has slowed down.
+        if gap > 0 and ratio > previous * (1 - 0.01) and round_ >= checked + 2:
+            lower, checked = max(lower, _ratio_bound(g, box, alpha, gamma)), round_
             if ratio <= lower * (1 + gap):
                 break
+        previous = ratio
         direction = gamma - alpha
         new = box.image(g @ direction, g)
         if direction @ new <= rtol * (np.abs(direction) @ new):
+            lower = ratio  # no corner prices out: the master's optimum is the box's
             break
         columns.append(new)
         directions.append(direction)
@@ -230,7 +234,7 @@ def balance_frontier(x: np.ndarray, t: np.ndarray, box: SamplingBox, stop_below:
     high = tuple(int(c) for c in np.flatnonzero(alpha > 1e-9 * scale)) if binding else ()
     total = rho.sum()
     mix = [(float(r / total), directions[j]) for j, r in enumerate(rho) if r > 0]
-    return Frontier(max(ratio, 1.0), shares, low, high, mix, g, box)
+    return Frontier(max(ratio, 1.0), min(max(lower, 1.0), max(ratio, 1.0)), shares, low, high, mix, g, box)
 
 
 def _ratio_bound(g: np.ndarray, box: SamplingBox, alpha: np.ndarray, gamma: np.ndarray) -> float:

@@ -405,6 +405,7 @@ class _Solver:
         a_lambda = a @ theta[1:]
         value, w, free = self._evaluate(self.log_base + theta[0] + a_lambda)
         value -= theta[0] * n_all
+        last_size = 1.0
         for iteration in range(max_iter):
             grad = np.concatenate([[w.sum() - n_all], a.T @ w]) / n_all
             drawn = float(w @ self.labelled) / self.unit  # labelled pixels drawn, in `a`'s units
@@ -429,7 +430,7 @@ class _Solver:
             slope = float(grad @ step) * n_all
             if not slope < 0:
                 step, a_step, slope = -grad, a @ -grad[1:], -float(grad @ grad) * n_all
-            size, improved = 1.0, False
+            size, improved = min(1.0, 4.0 * last_size), False  # where clipping bends G, start near the last step
             rounding = 1e-12 * (abs(value) + n_all)  # G's own rounding: near the optimum Armijo sees only noise
             for _ in range(60):
                 trial_lambda = a_lambda + size * a_step
@@ -443,7 +444,7 @@ class _Solver:
             if not improved:
                 return w, theta, False
             theta = theta + size * step
-            a_lambda, value, w, free = trial_lambda, trial, w_trial, free_trial
+            a_lambda, value, w, free, last_size = trial_lambda, trial, w_trial, free_trial, size
         return w, theta, False
 
     def _unreachable(self, scores: np.ndarray) -> bool:
@@ -465,12 +466,17 @@ def _closest(solver: _Solver, x: np.ndarray, t: np.ndarray, raw: np.ndarray, box
     are the limiting classes pushed into the band: the weights closest to those geodesic
     weights (themselves the closest to the base) whose ratios lie within the tolerance.
     """
-    frontier = balance_frontier(x, t, box, gap=1e-3)
+    # The optimum need not be pinned down beyond what the tolerance can tell apart: with
+    # lower ≤ best ≤ ratio, a band of lower·(1 + tolerance) (never below the reached ratio)
+    # stays within the tolerance of the best.
+    frontier = balance_frontier(x, t, box, gap=min(tolerance / 2, 0.01))
     best = frontier.ratio
     raw_ratio = spread(raw, t)
-    allowed = min(best * (1 + tolerance), max(raw_ratio, best))
+    allowed = min(max(best, frontier.lower * (1 + tolerance)), max(raw_ratio, best))
     limits = _limits(frontier, x, box, present, values)
-    anchor = _geodesic(solver, raw, t, best, raw_ratio)
+    column = {int(c): j for j, c in enumerate(np.flatnonzero(present))}
+    anchor = _geodesic(solver, raw, t, best, raw_ratio,
+                       [(column[limit.index], limit.side == "low", limit.share_bound) for limit in limits])
     if spread(_shares(anchor @ x), t) <= allowed:
         return anchor, best, limits
     w = _Solver(x, np.log(anchor), box).band(t, allowed, frontier.low, frontier.high)
@@ -491,31 +497,42 @@ def _closest(solver: _Solver, x: np.ndarray, t: np.ndarray, raw: np.ndarray, box
 
 
 def _geodesic(solver: _Solver, raw: np.ndarray, t: np.ndarray, best: float, raw_ratio: float,
-              steps: int = 5) -> np.ndarray:
+              limits: list[tuple[int, bool, float]], steps: int = 5) -> np.ndarray:
     """Weights reaching t(σ) ∝ raw^(1−σ)·t^σ for (nearly) the largest reachable σ; the base's if none.
 
-    The Hilbert distance is 1-Lipschitz along the geodesic, so σ ≤ 1 − log(best)/log(raw ratio):
-    the search starts just below that bound (two classes: the bound is the answer) and bisects.
-    It only guides the shares of the classes that do not limit the balance, so a coarse σ and
-    loose calibrations do (a calibration that has not converged in 30 steps counts as out of reach).
+    Two upper bounds on σ: the Hilbert distance is 1-Lipschitz along the geodesic, so
+    σ ≤ 1 − log(best)/log(raw ratio) (two classes: that is the answer); and no limiting class
+    may pass the most (least) share it can have at all (`limits`: column, low side?, bound) —
+    usually the rarest class, and then the answer too. The search starts just below the smaller
+    bound and bisects. It only guides the shares of the classes that do not limit the balance, so
+    a coarse σ and loose calibrations do (one not converged in 30 steps counts as out of reach).
     """
     w_best, theta = solver.anchor()[0], None
     if not raw_ratio > 1 or not best < raw_ratio:
         return w_best
-    bound = 1.0 - math.log(best) / math.log(raw_ratio)
     log_raw, log_t = np.log(raw), np.log(t)
 
     def target_at(sigma: float) -> np.ndarray:
         v = np.exp((1 - sigma) * log_raw + sigma * log_t - ((1 - sigma) * log_raw + sigma * log_t).max())
         return v / v.sum()
 
+    bound = 1.0 - math.log(best) / math.log(raw_ratio)
+    for c, low_side, share in limits:  # shares move monotonically along the geodesic: bisect each
+        def passes(sigma: float, c: int = c, low_side: bool = low_side, share: float = share) -> bool:
+            return target_at(sigma)[c] > share if low_side else target_at(sigma)[c] < share
+        if passes(bound):
+            lo_c, hi_c = 0.0, bound
+            for _ in range(40):
+                mid = (lo_c + hi_c) / 2
+                lo_c, hi_c = (lo_c, mid) if passes(mid) else (mid, hi_c)
+            bound = lo_c
     lo, hi = 0.0, bound
-    sigma = bound * 0.98
+    sigma = bound * 0.95
     for _ in range(steps):
         w, theta_new = solver.calibrate(target_at(sigma), theta0=theta, max_iter=30, tol=1e-7)
         if w is not None:
             w_best, theta, lo = w, theta_new, sigma
-            if sigma >= bound * 0.98:
+            if sigma >= bound * 0.95:
                 break
         else:
             hi = sigma

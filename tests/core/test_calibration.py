@@ -174,8 +174,8 @@ def test_unreachable_target_comes_within_the_tolerance_of_the_best():
     best = best_balance_lp(counts, included).ratio
     result = calibrate_class_balance(counts, included, tolerance=0.05)
     assert not result.reached
-    assert result.best_ratio == pytest.approx(best, rel=2e-3)
-    assert imbalance(result.achieved_share) <= best * 1.05 * (1 + 2e-3)
+    assert best * (1 - 1e-9) <= result.best_ratio <= best * 1.01
+    assert imbalance(result.achieved_share) <= best * 1.05 * (1 + 1e-9)
     assert [limit.value for limit in result.limits if limit.side == "low"] == [3]
     assert "out of reach" in result.message()
 
@@ -194,8 +194,9 @@ def test_many_classes_sit_in_the_band_the_tolerance_allows():
     counts, included = many_classes()
     result = calibrate_class_balance(counts, included, tolerance=0.05)
     exact = best_balance_lp(counts, included).ratio
-    assert result.best_ratio == pytest.approx(exact, rel=1e-3)
-    assert exact <= result.ratio <= result.best_ratio * 1.05 * (1 + 1e-9)
+    # the optimum is pinned down to 1 %, the shares stay within the 5 % tolerance of the true best
+    assert exact * (1 - 1e-9) <= result.best_ratio <= exact * 1.01
+    assert exact <= result.ratio <= exact * 1.05 * (1 + 1e-9)
     assert_sampler_safe(result, included, 5.0, 1e-3)
     # the band costs less effective sample size than the optimum's own (bang-bang) weights
     optimum = best_balance(counts, included).weights
