@@ -21,12 +21,12 @@ from demo_scene import CLASS_COLOURS, CLASS_NAMES, write_scene  # noqa: E402
 from plugin_package import load_plugin_package  # noqa: E402
 
 
-def run_algorithm(image: Path, mask: Path, gpkg: Path, table: Path, report: Path, patch_size: int) -> dict:
+def run_algorithm(image: Path, mask: Path, gpkg: Path, table: Path, report: Path, loss: Path, patch_size: int) -> dict:
     class_map = gpkg.parent / "demo_classes.csv"
     class_map.write_text("value,name,colour\n" + "".join(f"{v},{n},{CLASS_COLOURS[v]}\n" for v, n in CLASS_NAMES.items()))
     command = [str(REPO / "scripts" / "qgis_process"), "--json", "run", "patchbalancer:buildbalanceddataset", "--",
                f"IMAGE={image}", f"MASK={mask}", f"PATCH_SIZE={patch_size}", f"CLASS_MAP={class_map}",
-               "MAX_OVERSAMPLING=5", f"OUTPUT={gpkg}", f"OUTPUT_CSV={table}", f"REPORT={report}"]
+               "MAX_OVERSAMPLING=5", f"OUTPUT={gpkg}", f"OUTPUT_CSV={table}", f"REPORT={report}", f"LOSS_WEIGHTS={loss}"]
     print("$ " + " ".join(command[:4]) + " -- " + " ".join(command[5:]))
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
@@ -78,7 +78,7 @@ def render_outputs(image: Path, gpkg: Path, png: Path, dock_png: Path) -> None:
     app.exitQgis()
 
 
-def summarise(table: Path, results: dict) -> None:
+def summarise(table: Path, results: dict, loss: Path) -> None:
     with open(table, newline="") as fh:
         rows = list(csv.DictReader(fh))
     class_cols = [c for c in rows[0] if c.startswith("c_")]
@@ -90,9 +90,15 @@ def summarise(table: Path, results: dict) -> None:
     balance = class_balance(np.array(values), fractions * labelled[:, None], weights)
     print(f"\nPatches: {results['PATCH_COUNT']}, excluded: {results['EXCLUDED_COUNT']}, "
           f"composition clusters: {results['CLUSTER_COUNT']}")
-    print(f"{'class':<14}{'raw share':>12}{'weighted':>12}{'patches':>10}")
+    by_class = json.loads(loss.read_text())["by_class"]
+    print(f"{'class':<14}{'raw share':>11}{'target':>9}{'drawn':>9}{'patches':>9}{'loss weight raw → after':>25}")
     for v, raw, weighted, n in zip(values, balance.raw_share, balance.weighted_share, balance.patches_with_class):
-        print(f"{v} {CLASS_NAMES.get(v, ''):<12}{raw:>11.2%}{weighted:>12.2%}{n:>10}")
+        entry = by_class[str(v)]
+        target = f"{entry['target_share']:.2%}" if "target_share" in entry else "–"
+        print(f"{v} {CLASS_NAMES.get(v, ''):<12}{raw:>10.2%}{target:>9}{weighted:>9.2%}{n:>9}"
+              f"{entry['weight_without_sampling']:>14.1f} → {entry['weight']:.1f}")
+    print(f"Imbalance (largest / smallest class share): {balance.raw_imbalance:.0f} : 1 raw, "
+          f"{balance.weighted_imbalance:.0f} : 1 drawn per epoch")
     print(f"Effective sample size: {balance.effective_sample_size:.0f} of {len(rows)} patches; "
           f"largest oversampling: {balance.max_oversampling:.2f}× the mean weight")
 
@@ -107,13 +113,13 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     image, mask = out / "demo_image.tif", out / "demo_mask.tif"
     gpkg, table, png = out / "demo_patches.gpkg", out / "demo_patches.csv", out / "demo_map.png"
-    report, dock_png = out / "demo_report.html", out / "demo_dock.png"
+    report, dock_png, loss = out / "demo_report.html", out / "demo_dock.png", out / "demo_loss_weights.json"
     print(f"Generating a {args.size}×{args.size} px demo scene in {out}")
     write_scene(str(image), str(mask), args.size)
-    results = run_algorithm(image, mask, gpkg, table, report, args.patch_size)
+    results = run_algorithm(image, mask, gpkg, table, report, loss, args.patch_size)
     render_outputs(image, gpkg, png, dock_png)
-    summarise(table, results)
-    print(f"\nOutputs: {gpkg}, {table}, {png}, {report}, {dock_png}")
+    summarise(table, results, loss)
+    print(f"\nOutputs: {gpkg}, {table}, {png}, {report}, {loss}, {dock_png}")
 
 
 if __name__ == "__main__":
