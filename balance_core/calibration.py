@@ -88,6 +88,7 @@ def calibrate_class_balance(
     floor: float = 1e-3,
     class_values: np.ndarray | None = None,
     tolerance: float = 0.05,
+    others: str = "geodesic",
 ) -> CalibrationResult:
     """Weights whose epoch class shares reach `target`, closest to `base`, under floor and cap.
 
@@ -97,7 +98,11 @@ def calibrate_class_balance(
     proportion to their raw shares); strength in [0, 1]: the target moves geometrically from
     the raw shares (0) to `target` (1); floor and max_oversampling are in mean-1 units (a
     weight is the expected draws per epoch); tolerance: how much worse than the best reachable
-    ratio the shares may be, when the target is out of reach, to gain effective sample size.
+    ratio the shares may be, when the target is out of reach, to gain effective sample size;
+    others: where the classes that do not limit an out-of-reach balance go — "geodesic" (towards
+    the target as far as the limiting classes let the whole distribution move: more strength never
+    lowers a class) or "base" (as close to the base weights as the band allows: the most effective
+    sample size, but such a class stays near its raw share however strong the target).
     """
     counts = np.asarray(pixel_counts, dtype=np.float64)
     if counts.ndim != 2:
@@ -110,6 +115,8 @@ def calibrate_class_balance(
         raise InvalidParameterError(f"Balance strength must be between 0 (raw shares) and 1 (target), got {strength}.")
     if tolerance < 0:
         raise InvalidParameterError(f"The tolerance must be ≥ 0, got {tolerance}.")
+    if others not in ("geodesic", "base"):
+        raise InvalidParameterError(f"Unknown placement {others!r} for the non-limiting classes: use geodesic or base.")
     box = sampling_box(len(counts), int(included.sum()), max_oversampling, floor)
     x = counts[included]
     present = x.sum(axis=0) > 0
@@ -134,7 +141,7 @@ def calibrate_class_balance(
     else:
         w = solver.calibrate(tp, max_iter=50)[0]
         if w is None:
-            w, best, limits = _closest(solver, xp, tp, raw[present], box, tolerance, present, values)
+            w, best, limits = _closest(solver, xp, tp, raw[present], box, tolerance, present, values, others)
     weights = np.zeros(len(counts))
     weights[included] = _exact_mean(w, box)
     achieved = _shares(weights[included] @ x)
@@ -455,7 +462,7 @@ class _Solver:
 
 
 def _closest(solver: _Solver, x: np.ndarray, t: np.ndarray, raw: np.ndarray, box: SamplingBox, tolerance: float,
-             present: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, float, tuple[ClassLimit, ...]]:
+             present: np.ndarray, values: np.ndarray, others: str) -> tuple[np.ndarray, float, tuple[ClassLimit, ...]]:
     """The target is out of reach: shares within `tolerance` of the best reachable ratio.
 
     Minimax alone leaves every class that does not limit the ratio free inside the band, where
@@ -474,9 +481,12 @@ def _closest(solver: _Solver, x: np.ndarray, t: np.ndarray, raw: np.ndarray, box
     raw_ratio = spread(raw, t)
     allowed = min(max(best, frontier.lower * (1 + tolerance)), max(raw_ratio, best))
     limits = _limits(frontier, x, box, present, values)
-    column = {int(c): j for j, c in enumerate(np.flatnonzero(present))}
-    anchor = _geodesic(solver, raw, t, best, raw_ratio,
-                       [(column[limit.index], limit.side == "low", limit.share_bound) for limit in limits])
+    if others == "base":
+        anchor = solver.anchor()[0]
+    else:
+        column = {int(c): j for j, c in enumerate(np.flatnonzero(present))}
+        anchor = _geodesic(solver, raw, t, best, raw_ratio,
+                           [(column[limit.index], limit.side == "low", limit.share_bound) for limit in limits])
     if spread(_shares(anchor @ x), t) <= allowed:
         return anchor, best, limits
     w = _Solver(x, np.log(anchor), box).band(t, allowed, frontier.low, frontier.high)

@@ -1,8 +1,9 @@
 """What each sampling method feeds the loss per epoch, under a 5× oversampling cap.
 
 For every data set: raw (every drawable patch equally often), the reference's six methods,
-repeat-factor sampling, sqrt-inverse-frequency and `class_balance` (uniform target, strength 1),
-each capped at 5× the mean weight. Columns: imbalance (largest / smallest class share of the
+repeat-factor sampling, sqrt-inverse-frequency and `class_balance` (uniform target, strength 1;
+also with a uniqueness base, and with the classes that do not limit the balance kept near the base
+instead of moved along the geodesic: `others="base"`), each capped at 5× the mean weight. Columns: imbalance (largest / smallest class share of the
 labelled pixels one epoch draws), the smallest class share, effective sample size / rows,
 largest oversampling, and the time to compute the weights. Beside them: the best imbalance any
 weights reach under the cap, from one linear programme over every patch (HiGHS), and the same
@@ -124,6 +125,9 @@ def methods(table: PatchTable, runs: int) -> tuple[list[tuple[str, np.ndarray | 
         unique, seconds = best_of(runs, lambda: calibrate_class_balance(counts, included, base=base,
                                                                         max_oversampling=CAP, floor=FLOOR))
         rows.append(("class_balance, uniqueness base", unique.weights, seconds, ""))
+    kept, seconds = best_of(runs, lambda: calibrate_class_balance(counts, included, max_oversampling=CAP, floor=FLOOR,
+                                                                  others="base"))
+    rows.append(("class_balance, others=base", kept.weights, seconds, ""))
     return rows, result
 
 

@@ -211,6 +211,22 @@ def test_more_strength_never_lowers_a_rare_class():
         assert np.all(after[1:] >= before[1:] * (1 - 1e-3))
 
 
+def test_non_limiting_classes_follow_the_geodesic_or_stay_near_the_base():
+    counts, included = scene()
+    geodesic = calibrate_class_balance(counts, included)
+    base = calibrate_class_balance(counts, included, others="base")
+    for result in (geodesic, base):
+        assert_sampler_safe(result, included, 5.0, 1e-3)
+        assert result.ratio <= result.best_ratio * 1.05 * (1 + 1e-9)
+    # road (1) does not limit the balance: it moves towards its target with the geodesic, stays put
+    # near the base weights' share otherwise, which repeats fewer patches
+    assert geodesic.achieved_share[1] > 1.5 * base.achieved_share[1]
+    assert base.achieved_share[1] < 1.2 * base.raw_share[1]
+    assert base.effective_sample_size > geodesic.effective_sample_size
+    with pytest.raises(InvalidParameterError):
+        calibrate_class_balance(counts, included, others="nearest")
+
+
 def test_uniqueness_base_changes_which_patches_carry_a_class_not_the_shares():
     rng = np.random.default_rng(5)
     counts = np.zeros((60, 3))
