@@ -76,6 +76,7 @@ class SamplingBox:
 
 
 def sampling_box(n_all: int, n_drawable: int, max_oversampling: float, floor: float) -> SamplingBox:
+    """The box for n_all rows of which n_drawable can be drawn; floor and cap in mean-1 units."""
     if max_oversampling < 1:
         raise InvalidParameterError(
             f"The oversampling cap must be at least 1 (1 = every usable patch equally often), got {max_oversampling}."
