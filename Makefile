@@ -31,9 +31,10 @@ bench: setup
 	$(PY) bench/bench_embeddings.py
 	$(PY) bench/bench_uniqueness.py
 	$(PY) bench/bench_class_balance_dock.py
+	$(PY) bench/bench_balance.py
 
 model: setup
 	$(PY) scripts/make_model.py
 
 clean:
-	rm -rf $(VENV) .qgis demo_output test_output .pytest_cache
+	rm -rf $(VENV) .qgis demo_output test_output .pytest_cache .hypothesis
