@@ -19,6 +19,7 @@ from .errors import EmbedderError, GridMismatchError, InvalidParameterError, Ras
 from .grid import check_grid_size, footprints, make_grid
 from .patch_records import describe_ids
 from .progress import Progress, SubProgress, check_cancelled
+from .raster_io import same_crs
 from .rasters import RasterPair, open_pair, open_raster
 from .table import PatchTable
 
@@ -73,14 +74,7 @@ def _report_notes(pairs: Sequence[RasterPair], progress: Progress, limit: int = 
 
 
 def _same_crs(a: str, b: str) -> bool:
-    if a == b:
-        return True
-    from rasterio.crs import CRS
-
-    try:
-        return CRS.from_wkt(a) == CRS.from_wkt(b)
-    except Exception:  # noqa: BLE001 - an unparsable WKT simply is not "the same"
-        return False
+    return same_crs(a, b)
 
 
 def dataset_grid(dataset: Dataset, config: BalanceConfig) -> PatchTable:
@@ -209,7 +203,8 @@ def measure_dataset_composition(
     parts = per_pair(table, dataset, lambda t, pair, p: measure_composition(t, pair, config, p), progress)
     class_values = np.unique(np.concatenate([t.class_values for _, t in parts])) if parts else np.zeros(0, np.int64)
     counts = np.zeros((len(table), len(class_values)), dtype=np.int64)
-    new_columns = ("class_entropy", "nodata_ratio", "border_nodata", "border_black", "image_nodata")
+    new_columns = ("class_entropy", "nodata_ratio", "border_nodata", "border_black", "image_nodata",
+                   "border_nodata_edges", "border_black_edges")
     columns = {name: np.zeros(len(table), dtype=parts[0][1][name].dtype) for name in new_columns}
     for rows, measured in parts:
         counts[np.ix_(rows, np.searchsorted(class_values, measured.class_values))] = measured.class_counts

@@ -6,7 +6,6 @@ import sys
 from collections.abc import Sequence
 
 import numpy as np
-from affine import Affine
 
 from .errors import InvalidParameterError
 from .table import PatchTable
@@ -47,8 +46,9 @@ def make_grid(width: int, height: int, patch_size: int, stride: int) -> PatchTab
     )
 
 
-def footprints(transform: Affine, row_off: np.ndarray, col_off: np.ndarray, size: int) -> np.ndarray:
-    """Closed rings (n, 5, 2) of patch corners in the raster's CRS (rotation-safe)."""
+def footprints(transform, row_off: np.ndarray, col_off: np.ndarray, size: int) -> np.ndarray:
+    """Closed rings (n, 5, 2) of patch corners in the raster's CRS (rotation-safe); `transform` has an affine
+    transform's a..f (`raster_io.Transform`, `affine.Affine`)."""
     corner_cols = np.array([0, size, size, 0, 0])
     corner_rows = np.array([0, 0, size, size, 0])
     cols = col_off[:, None] + corner_cols[None, :]

@@ -16,11 +16,9 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
-from rasterio.enums import Resampling
-from rasterio.windows import Window
-
 from .errors import InvalidParameterError, RasterReadError
 from .progress import Progress, check_cancelled
+from .raster_io import Window
 from .rasters import READ_ERRORS, open_raster, read_window
 
 PERCENTILES = (2.0, 98.0)
@@ -84,7 +82,7 @@ def band_scaling(path: str, bands: tuple[int, int, int]) -> BandScaling:
         shape = (max(1, ds.height // factor), max(1, ds.width // factor))
         unique = sorted(set(bands))
         try:
-            sample = ds.read(unique, out_shape=(len(unique), *shape), resampling=Resampling.nearest, masked=True)
+            sample = ds.read(unique, Window(0, 0, ds.width, ds.height), out_shape=(len(unique), *shape), masked=True)
         except READ_ERRORS as exc:
             raise RasterReadError(f"Cannot read the image {path!r} to scale its bands: {exc}") from exc
         low, high = [], []

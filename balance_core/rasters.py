@@ -1,10 +1,10 @@
 """Open and check an image/mask pair; read strips of rows with clear errors.
 
-rasterio here is Debian's `python3-rasterio`, built on the same GDAL as QGIS, so the
-plugin never loads a second GDAL into the QGIS process (pip's rasterio wheel bundles one).
+Rasters are read through `raster_io` (GDAL's own bindings, QGIS's GDAL inside QGIS; rasterio
+elsewhere), so the plugin never loads a second GDAL into the QGIS process.
 
 A raster without georeferencing gets the transform QGIS draws it with, (0, 1, 0, 0, 0, −1):
-x = column, y = −row. rasterio's identity transform (y growing downward) would put every
+x = column, y = −row. An identity transform (y growing downward) would put every
 footprint mirrored below the x axis, away from the raster on the map.
 
 Opening a pair also looks, on a few small windows, for inputs given in the wrong role: a mask
@@ -15,20 +15,15 @@ integer band and a handful of values looks like a label raster. These are warnin
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
-import rasterio
-from affine import Affine
-from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOError
-
-READ_ERRORS = (RasterioError, RasterioIOError)  # RasterioIOError is an OSError, not a RasterioError
-from rasterio.windows import Window
 
 from .errors import GridMismatchError, MaskTypeError, RasterReadError
+from .raster_io import ReadFailure, Transform, Window, crs_label, open_dataset, same_crs
 
-QGIS_PIXEL_TRANSFORM = Affine(1.0, 0.0, 0.0, 0.0, -1.0, 0.0)  # how QGIS places a raster without georeferencing
+READ_ERRORS = (ReadFailure,)  # what every raster_io adapter raises for a file it cannot open or read
+QGIS_PIXEL_TRANSFORM = Transform(1.0, 0.0, 0.0, 0.0, -1.0, 0.0)  # how QGIS places a raster without georeferencing
 SAMPLE_SIDE = 128  # role checks read at most 3 × 3 windows of this side per raster
 LABEL_LIKE_MAX = 32  # an integer band with at most this many distinct values looks like labels
 IMAGERY_LIKE_MIN = 256  # a mask band with at least this many distinct values looks like imagery
@@ -42,7 +37,7 @@ class RasterPair:
     mask_path: str
     width: int
     height: int
-    transform: Affine
+    transform: Transform
     crs_wkt: str
     mask_nodata: float | None
     mask_dtype: str
@@ -55,7 +50,7 @@ class RasterPair:
 
 def open_raster(path: str, role: str):
     try:
-        return rasterio.open(path)
+        return open_dataset(path)
     except READ_ERRORS as exc:
         raise RasterReadError(f"Cannot open the {role} raster {path!r}: {exc}") from exc
 
@@ -64,29 +59,18 @@ def _same(a: float, b: float, scale: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=abs(scale) * 1e-6)
 
 
-def has_geotransform(path: str, role: str) -> bool:
-    """Whether GDAL finds a geotransform. rasterio reports a missing one only as a warning (and an identity
-    transform), which a genuine (0, 1, 0, 0, 0, 1) geotransform also gives: ask again, listening."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", NotGeoreferencedWarning)
-        with open_raster(path, role):
-            pass
-    return not any(issubclass(w.category, NotGeoreferencedWarning) for w in caught)
-
-
-def map_transform(dataset, path: str, role: str) -> tuple[Affine, bool]:
+def map_transform(dataset, path: str, role: str) -> tuple[Transform, bool]:
     """The transform QGIS draws the raster with, and whether the file is georeferenced."""
-    transform = dataset.transform
-    if not transform.is_identity:
+    transform = dataset.geotransform()
+    if transform is not None and not transform.is_identity:
         return transform, True
-    gcps, _ = dataset.gcps
-    if gcps or getattr(dataset, "rpcs", None):  # rasterio then gives the identity, silently
+    if dataset.has_gcps_or_rpcs():
         raise GridMismatchError(
             f"The {role} raster {path!r} is georeferenced only by ground control points (or RPCs), which QGIS "
             "warps on the fly: patch windows cannot follow that. Warp it first (Raster ▸ Projections ▸ Warp, or "
             "`gdalwarp`), its mask too."
         )
-    if has_geotransform(path, role):
+    if transform is not None:  # a genuine (0, 1, 0, 0, 0, 1) geotransform
         return transform, True
     return QGIS_PIXEL_TRANSFORM, False
 
@@ -145,9 +129,10 @@ def open_pair(image_path: str, mask_path: str) -> RasterPair:
                 f"the {other} has: QGIS would draw them apart. Give the {bare} the {other}'s georeferencing (e.g. "
                 "`gdal_translate -a_ullr … -a_srs …`, or save it from QGIS with the other's extent)."
             )
-        if img.crs != msk.crs:
+        if not same_crs(img.crs_wkt, msk.crs_wkt):
             raise GridMismatchError(
-                f"Image and mask are in different CRS: image {img.crs} vs mask {msk.crs}. "
+                f"Image and mask are in different CRS: image {crs_label(img.crs_wkt)} vs mask "
+                f"{crs_label(msk.crs_wkt)}. "
                 "Reproject the mask onto the image grid (nearest neighbour) first."
             )
         if (img.width, img.height) != (msk.width, msk.height):
@@ -172,7 +157,7 @@ def open_pair(image_path: str, mask_path: str) -> RasterPair:
             width=img.width,
             height=img.height,
             transform=it,
-            crs_wkt=img.crs.to_wkt() if img.crs else "",
+            crs_wkt=img.crs_wkt,
             mask_nodata=msk.nodata,
             mask_dtype=mask_dtype,
             image_bands=img.count,

@@ -28,6 +28,19 @@ def pytest_report_header(config):
     return lines
 
 
+@pytest.fixture(params=["gdal", "rasterio"])
+def raster_backend(request):
+    """Runs a test once per raster_io adapter: GDAL's own bindings (what the plugin uses in QGIS) and rasterio.
+    Modules that read rasters use it with `pytestmark = pytest.mark.usefixtures("raster_backend")`."""
+    from balance_core import raster_io
+
+    if request.param not in raster_io.available_backends():
+        pytest.skip(f"raster backend {request.param} is not importable here")
+    raster_io.set_backend(request.param)
+    yield request.param
+    raster_io.set_backend(None)
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     return DATA

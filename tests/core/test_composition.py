@@ -8,6 +8,8 @@ from balance_core.grid import make_grid
 from balance_core.progress import NullProgress
 from balance_core.rasters import open_pair
 
+pytestmark = pytest.mark.usefixtures("raster_backend")  # every test over both raster_io adapters
+
 
 def measure(image, mask, progress=None, **settings):
     config = BalanceConfig(**settings)

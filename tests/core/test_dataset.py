@@ -10,6 +10,8 @@ from balance_core.pipeline import build_balanced_dataset, composition_step, grid
 from balance_core.progress import NullProgress
 from balance_core.schema import output_columns
 
+pytestmark = pytest.mark.usefixtures("raster_backend")  # every test over both raster_io adapters
+
 
 @pytest.fixture
 def two_tiles(write_raster):

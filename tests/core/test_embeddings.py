@@ -15,6 +15,8 @@ from balance_core.pipeline import build_balanced_dataset
 from balance_core.progress import NullProgress
 from balance_core.rasters import open_pair
 
+pytestmark = pytest.mark.usefixtures("raster_backend")  # every test over both raster_io adapters
+
 
 class Counting:
     """The descriptor, counting the patches it is asked to embed."""

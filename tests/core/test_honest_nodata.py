@@ -13,6 +13,8 @@ from balance_core.pipeline import build_balanced_dataset, composition_step, grid
 from balance_core.progress import NullProgress
 from balance_core.schema import output_columns
 
+pytestmark = pytest.mark.usefixtures("raster_backend")  # every test over both raster_io adapters
+
 EMBEDDINGS = dict(patch_size=16, mode="embeddings_only", embedder="descriptor", k_neighbors=3)
 
 

@@ -15,6 +15,8 @@ from balance_core.pipeline import grid_step
 from balance_core.progress import NullProgress
 from balance_core.rasters import open_pair
 
+pytestmark = pytest.mark.usefixtures("raster_backend")  # every test over both raster_io adapters
+
 
 @pytest.fixture
 def bare_raster(tmp_path):

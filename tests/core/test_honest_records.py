@@ -10,6 +10,8 @@ from balance_core.pipeline import composition_step, grid_step
 from balance_core.progress import NullProgress
 from balance_core.schema import class_dist_json, output_columns
 
+pytestmark = pytest.mark.usefixtures("raster_backend")  # every test over both raster_io adapters
+
 
 @pytest.fixture
 def composed(write_raster):

@@ -11,6 +11,8 @@ from balance_core.errors import AllExcludedError
 from balance_core.pipeline import build_balanced_dataset
 from balance_core.progress import NullProgress
 
+pytestmark = pytest.mark.usefixtures("raster_backend")  # every test over both raster_io adapters
+
 
 def test_lyon_three_classes(data_dir):
     table, pair = build_balanced_dataset([(str(data_dir / "lyon/image_rgb.tif"), str(data_dir / "lyon/labels.tif"))],

@@ -8,6 +8,8 @@ from balance_core.errors import GridMismatchError, MaskTypeError, RasterReadErro
 from balance_core.pipeline import build_balanced_dataset
 from balance_core.rasters import open_pair
 
+pytestmark = pytest.mark.usefixtures("raster_backend")  # every test over both raster_io adapters
+
 
 @pytest.fixture
 def image(write_raster):
