@@ -26,6 +26,12 @@ from .rasters import RasterPair, open_raster, read_rows
 from .table import PatchTable
 
 
+def class_entropy(fractions: np.ndarray) -> np.ndarray:
+    """Shannon entropy (nats) of each row of class fractions; 0 for a single class or none."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 0.0 - np.sum(np.where(fractions > 0, fractions * np.log(fractions), 0.0), axis=1)
+
+
 def resolve_nodata(pair: RasterPair, config: BalanceConfig, progress: Progress) -> int | None:
     """The mask value meaning "no label": explicit setting, else the band's, unless ignored."""
     if config.nodata is not None:
@@ -65,11 +71,24 @@ def window_sums(per_column: np.ndarray, col_offs: np.ndarray, size: int) -> np.n
     return csum[col_offs + size] - csum[col_offs]
 
 
+EDGE_TOP, EDGE_BOTTOM, EDGE_LEFT, EDGE_RIGHT = 1, 2, 4, 8
+
+
+def border_edges(flag: np.ndarray, col_offs: np.ndarray, size: int) -> np.ndarray:
+    """Which edges of each window of a (size, width) boolean strip hold a set pixel, as a bit mask.
+
+    Kept per edge (not just "any") so that the border of a patch k times larger is known from the
+    small patches it is made of: its top edge is the top edges of its top row of small patches, etc.
+    """
+    rows_hit = window_sums(np.stack([flag[0], flag[-1]], axis=1).astype(np.int64), col_offs, size) > 0
+    col_any = flag.any(axis=0)
+    return (rows_hit[:, 0] * EDGE_TOP + rows_hit[:, 1] * EDGE_BOTTOM + col_any[col_offs] * EDGE_LEFT
+            + col_any[col_offs + size - 1] * EDGE_RIGHT).astype(np.uint8)
+
+
 def border_hits(flag: np.ndarray, col_offs: np.ndarray, size: int) -> np.ndarray:
     """Whether any pixel on the border of each window of a (size, width) boolean strip is set."""
-    rows_hit = window_sums(np.stack([flag[0], flag[-1]], axis=1).astype(np.int64), col_offs, size)
-    col_any = flag.any(axis=0)
-    return (rows_hit.sum(axis=1) > 0) | col_any[col_offs] | col_any[col_offs + size - 1]
+    return border_edges(flag, col_offs, size) > 0
 
 
 def distinct_values(values: np.ndarray) -> np.ndarray:
@@ -157,8 +176,8 @@ def measure_composition(
     known = np.zeros(0, dtype=np.int64)  # class values seen so far, in order of discovery
     strip_results: list[tuple[slice, np.ndarray, np.ndarray]] = []
     nodata_px = np.zeros(len(table), dtype=np.int64)
-    border_nodata = np.zeros(len(table), dtype=bool)
-    black_border = np.zeros(len(table), dtype=bool)
+    nodata_edges = np.zeros(len(table), dtype=np.uint8)  # border_edges bit masks
+    black_edges = np.zeros(len(table), dtype=np.uint8)
     image_nodata = np.zeros(len(table), dtype=bool)
 
     mask_ds = open_raster(pair.mask_path, "mask")
@@ -180,12 +199,12 @@ def measure_composition(
                 is_nodata = strip == nodata
                 nd_cols = column_sums(is_nodata)
                 nodata_px[rows] = window_sums(nd_cols, cols, size)
-                border_nodata[rows] = border_hits(is_nodata, cols, size)
+                nodata_edges[rows] = border_edges(is_nodata, cols, size)
             known, col_counts = count_classes(strip, known, nodata, nd_cols)
             strip_results.append((rows, known, window_sums(col_counts, cols, size)))
             if image is not None and config.exclude_black_border:
                 black = np.all(image <= config.black_tolerance, axis=0)
-                black_border[rows] = border_hits(black, cols, size)
+                black_edges[rows] = border_edges(black, cols, size)
             if image is not None and image_nd is not None:
                 holes = column_sums(image_nodata_pixels(image, image_nd))
                 image_nodata[rows] = window_sums(holes, cols, size) > 0
@@ -205,14 +224,13 @@ def measure_composition(
 
     total = size * size
     out = table.with_classes(class_values, class_counts)
-    fractions = out.fractions()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        entropy = 0.0 - np.sum(np.where(fractions > 0, fractions * np.log(fractions), 0.0), axis=1)
     out = out.with_columns(
-        class_entropy=entropy,
+        class_entropy=class_entropy(out.fractions()),
         nodata_ratio=nodata_px / total,
-        border_nodata=border_nodata,
-        border_black=black_border,
+        border_nodata=nodata_edges > 0,
+        border_black=black_edges > 0,
+        border_nodata_edges=nodata_edges,
+        border_black_edges=black_edges,
         image_nodata=image_nodata,
     )
     _warn_if_nodata_is_background(nodata, nodata_px, class_counts, class_values, progress)

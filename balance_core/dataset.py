@@ -203,7 +203,8 @@ def measure_dataset_composition(
     parts = per_pair(table, dataset, lambda t, pair, p: measure_composition(t, pair, config, p), progress)
     class_values = np.unique(np.concatenate([t.class_values for _, t in parts])) if parts else np.zeros(0, np.int64)
     counts = np.zeros((len(table), len(class_values)), dtype=np.int64)
-    new_columns = ("class_entropy", "nodata_ratio", "border_nodata", "border_black", "image_nodata")
+    new_columns = ("class_entropy", "nodata_ratio", "border_nodata", "border_black", "image_nodata",
+                   "border_nodata_edges", "border_black_edges")
     columns = {name: np.zeros(len(table), dtype=parts[0][1][name].dtype) for name in new_columns}
     for rows, measured in parts:
         counts[np.ix_(rows, np.searchsorted(class_values, measured.class_values))] = measured.class_counts

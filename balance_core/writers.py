@@ -127,3 +127,11 @@ def write_loss_weights(table: PatchTable, path: str, names: dict[int, str] | Non
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         json.dump(document, fh, indent=2, ensure_ascii=False)
         fh.write("\n")
+
+
+def write_rows_csv(path: str, header: list[str], rows: list[list]) -> None:
+    """A plain table as CSV (floats at full precision, None as an empty cell)."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(["" if v is None else repr(v) if isinstance(v, float) else v for v in row] for row in rows)

@@ -198,6 +198,20 @@ def add_cluster_params(alg):
         "Seed of KMeans (and of the approximate neighbour search): the same inputs and seed give the same weights.")
 
 
+def add_target_params(alg):
+    """TARGET and BALANCE_STRENGTH: where class_balance takes the class shares (the weights step and the planner)."""
+    tr = alg.tr
+    add(alg, QgsProcessingParameterString("TARGET", tr("Target class shares (class_balance)"), defaultValue="uniform"),
+        "uniform: equal shares for the classes present; sqrt: shares in proportion to the square root of the raw "
+        "shares (a gentler target); or per class, value:share pairs such as 1:0.3,2:0.2 (classes not listed share "
+        "the rest in proportion to their raw shares). When the cap does not let a class reach its target, the "
+        "weights get as close as any weights can and the log names the classes that limit the balance.")
+    add(alg, QgsProcessingParameterNumber("BALANCE_STRENGTH", tr("Balance strength (0 = raw shares, 1 = target)"),
+                                          Double, 1.0, minValue=0.0, maxValue=1.0),
+        "How far class_balance moves the class shares from the raw ones towards the target (geometrically): "
+        "0 keeps the raw shares, 0.5 goes half way on a log scale, 1 aims at the target.")
+
+
 def add_weight_params(alg):
     tr = alg.tr
     add(alg, QgsProcessingParameterEnum("SAMPLING_METHOD", tr("Sampling method"), options=[
@@ -212,15 +226,7 @@ def add_weight_params(alg):
         "composition and uniqueness ranks, rank_multiply = product, rank_add = mean, multiplicative = product of "
         "the raw scores, composition_only, uniqueness_only. The rank methods never draw a patch much more than "
         "twice as often as average. A method needing a signal that is not computed is refused before any work.")
-    add(alg, QgsProcessingParameterString("TARGET", tr("Target class shares (class_balance)"), defaultValue="uniform"),
-        "uniform: equal shares for the classes present; sqrt: shares in proportion to the square root of the raw "
-        "shares (a gentler target); or per class, value:share pairs such as 1:0.3,2:0.2 (classes not listed share "
-        "the rest in proportion to their raw shares). When the cap does not let a class reach its target, the "
-        "weights get as close as any weights can and the log names the classes that limit the balance.")
-    add(alg, QgsProcessingParameterNumber("BALANCE_STRENGTH", tr("Balance strength (0 = raw shares, 1 = target)"),
-                                          Double, 1.0, minValue=0.0, maxValue=1.0),
-        "How far class_balance moves the class shares from the raw ones towards the target (geometrically): "
-        "0 keeps the raw shares, 0.5 goes half way on a log scale, 1 aims at the target.")
+    add_target_params(alg)
     add(alg, QgsProcessingParameterNumber("RFS_THRESHOLD", tr("Repeat-factor threshold (repeat_factor)"), Double, 0.3,
                                           minValue=0.0001, maxValue=1.0),
         "repeat_factor only: classes held by more than this fraction of the patches are not repeated.", advanced=True)

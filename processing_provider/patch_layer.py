@@ -146,27 +146,91 @@ def polygon_wkb(rings: np.ndarray) -> list:
     return out
 
 
-def _write(sink, columns, fields, geometries, extra_values, feedback) -> str:
-    """Add one feature per patch; '' when done, else why not (cancelled, or the sink refused a batch).
+def write_features(sink, fields, rows, geometries, extra_values, feedback, what: str) -> str:
+    """Add one feature per row; '' when done, else why not (cancelled, or the sink refused a batch).
 
     Returning instead of raising lets the caller close the sink before failing: a traceback would
-    keep this frame, and the open sink, alive.
+    keep this frame, and the open sink, alive. `geometries` may be None (a table without geometry).
     """
-    rows = list(zip(*[c.as_list() for c in columns]))
     n = len(rows)
     for start in range(0, n, BATCH):
         if feedback.isCanceled():
-            return "Cancelled by the user while writing the patch layer; nothing was written."
+            return f"Cancelled by the user while writing the {what}; nothing was written."
         batch = []
         for i in range(start, min(start + BATCH, n)):
             feature = QgsFeature(fields)
-            feature.setGeometry(geometries[i])
+            if geometries is not None:
+                feature.setGeometry(geometries[i])
             feature.setAttributes(list(rows[i]) + (list(extra_values[i]) if extra_values else []))
             batch.append(feature)
         if not sink.addFeatures(batch, QgsFeatureSink.FastInsert):
-            return f"The patch layer could not be written ({sink.lastError() or 'no reason given'}); nothing was changed."
+            return f"The {what} could not be written ({sink.lastError() or 'no reason given'}); nothing was changed."
         feedback.setProgress(90.0 + 10.0 * min(start + BATCH, n) / n)
     return ""
+
+
+@dataclass
+class SinkHandle:
+    """One output's sink: staged beside its file (see `staged_outputs`), or QGIS's own for memory/databases."""
+
+    sink: object
+    dest_id: str
+    dest: object  # destinations.Destination
+    path: str = ""  # the staged file ('' when not staged)
+
+
+def open_sink(alg, parameters, key, context, fields, geometry_type, crs, what: str) -> SinkHandle:
+    """The sink for output `key`; a file output is written to a staged file beside its target."""
+    dest = sink_destination(alg, parameters, key, context)
+    outputs = staged_outputs.active()
+    if outputs is None or dest.kind not in ("file", "layer"):
+        sink, dest_id = alg.parameterAsSink(parameters, key, context, fields, geometry_type, crs)
+        path = ""
+    else:
+        path = outputs.path_for(dest.path)
+        try:
+            sink, dest_id = alg.parameterAsSink({**parameters, key: output_definition(dest, path)}, key, context,
+                                                fields, geometry_type, crs)
+        except QgsProcessingException as exc:
+            raise QgsProcessingException(alg.tr("The {} could not be created beside {} ({}{}); nothing was "
+                                                "changed.").format(what, dest.path, exc, _free_space(dest.path))) from exc
+    if sink is None:
+        raise QgsProcessingException(alg.invalidSinkError(parameters, key))
+    return SinkHandle(sink, dest_id, dest, path)
+
+
+def close_sink(alg, context, handle: SinkHandle, expected: int, what: str, layer_name: str, style=None) -> str:
+    """Check a staged output holds every feature, store its style, and have it put in place (and loaded, when
+    asked) at commit; returns the destination id. `style`: (renderer, aliases, properties, fields) or None."""
+    dest, path = handle.dest, handle.path
+    handle.sink = None  # closes the file
+    renderer, aliases, properties = (style[0], style[1], style[2]) if style else (None, {}, {})
+    if not path:
+        memory_layer = context.temporaryLayerStore().mapLayer(handle.dest_id)  # TEMPORARY_OUTPUT: style it now
+        if memory_layer is not None and style:
+            style_layer(memory_layer, renderer, aliases, properties)
+        _style_when_loaded(alg, context, handle.dest_id, renderer, layer_name, aliases, properties)
+        return handle.dest_id
+    written = layer_count(path, dest.layer) if dest.extension in LAYER_FORMATS else expected
+    if written != expected:
+        raise QgsProcessingException(alg.tr(
+            "The {} could not be written completely ({} of {} features{}); nothing was changed.").format(
+                what, max(written, 0), expected, _free_space(dest.path)))
+    if dest.extension in LAYER_FORMATS and style:
+        qml, sld = style_documents(style[3], renderer, aliases, properties)
+        try:
+            store_default_style(path, dest.layer, STYLE_NAME, qml, sld, "Patch Balancer patch layer")
+        except BalanceError as exc:
+            raise QgsProcessingException(str(exc)) from exc
+    outputs = staged_outputs.active()
+    if dest.kind == "layer" and os.path.exists(dest.path):
+        outputs.on_commit(dest.path, functools.partial(replace_layer, path, dest.layer, dest.path))
+    else:
+        outputs.replace_on_commit(path, dest.path, _sidecar_extensions(path))
+    final_id = f"{dest.path}|layername={dest.layer}" if dest.kind == "layer" else dest.path
+    outputs.after_commit(functools.partial(_load_when_asked, alg, context, dest, final_id, renderer, layer_name,
+                                           aliases, properties))
+    return final_id
 
 
 def publish_patch_layer(alg, parameters, context, feedback, table, geometries, crs, legend, layer_name,
@@ -178,8 +242,6 @@ def publish_patch_layer(alg, parameters, context, feedback, table, geometries, c
     place when the whole run commits; into an existing GeoPackage only its own layer is replaced.
     """
     dest = sink_destination(alg, parameters, key, context)
-    outputs = staged_outputs.active()
-    staged = outputs is not None and dest.kind in ("file", "layer")
     extra_count = extra_fields.count() if extra_fields is not None else 0
     columns = patch_columns(table, MAX_FIELDS.get(dest.extension), extra_count)
     if table.class_counts is not None and not any(class_value(c.name) is not None for c in columns):
@@ -188,50 +250,16 @@ def publish_patch_layer(alg, parameters, context, feedback, table, geometries, c
             "one class_dist_json text field instead of c_<value> fields.").format(
                 len(table.class_values), dest.extension.lstrip("."), MAX_FIELDS[dest.extension]))
     fields = patch_fields(columns, extra_fields)
-    if staged:
-        path = outputs.path_for(dest.path)
-        try:
-            sink, dest_id = alg.parameterAsSink({**parameters, key: output_definition(dest, path)}, key, context,
-                                                fields, QgsWkbTypes.Polygon, crs)
-        except QgsProcessingException as exc:
-            raise QgsProcessingException(alg.tr("The patch layer could not be created beside {} ({}{}); nothing was "
-                                                "changed.").format(dest.path, exc, _free_space(dest.path))) from exc
-    else:
-        sink, dest_id = alg.parameterAsSink(parameters, key, context, fields, QgsWkbTypes.Polygon, crs)
-    if sink is None:
-        raise QgsProcessingException(alg.invalidSinkError(parameters, key))
-    error = _write(sink, columns, fields, geometries, extra_values, feedback)
-    del sink  # closes the file: it can be checked and styled, or a cancelled one removed
+    handle = open_sink(alg, parameters, key, context, fields, QgsWkbTypes.Polygon, crs, "patch layer")
+    rows = list(zip(*[c.as_list() for c in columns]))
+    error = write_features(handle.sink, fields, rows, geometries, extra_values, feedback, "patch layer")
     if error:
-        raise QgsProcessingException(alg.tr(error))  # the staged file goes with the run's rollback
+        handle.sink = None  # closes the file before failing: the staged file goes with the run's rollback
+        raise QgsProcessingException(alg.tr(error))
     renderer = sampler_weight_renderer(table["sampler_weight"]) if "sampler_weight" in table else None
-    aliases, properties = class_aliases(table, legend), {LEGEND_PROPERTY: legend_to_json(legend) if legend else "",
-                                                          TARGET_PROPERTY: target_shares_json(table)}
-    if not staged:
-        memory_layer = context.temporaryLayerStore().mapLayer(dest_id)  # TEMPORARY_OUTPUT: style it right away
-        if memory_layer is not None:
-            style_layer(memory_layer, renderer, aliases, properties)
-        _style_when_loaded(alg, context, dest_id, renderer, layer_name, aliases, properties)
-        return dest_id
-    written = layer_count(path, dest.layer) if dest.extension in LAYER_FORMATS else len(table)
-    if written != len(table):
-        raise QgsProcessingException(alg.tr(
-            "The patch layer could not be written completely ({} of {} patches{}); nothing was changed.").format(
-                max(written, 0), len(table), _free_space(dest.path)))
-    if dest.extension in LAYER_FORMATS:
-        qml, sld = style_documents(fields, renderer, aliases, properties)
-        try:
-            store_default_style(path, dest.layer, STYLE_NAME, qml, sld, "Patch Balancer patch layer")
-        except BalanceError as exc:
-            raise QgsProcessingException(str(exc)) from exc
-    if dest.kind == "layer" and os.path.exists(dest.path):
-        outputs.on_commit(dest.path, functools.partial(replace_layer, path, dest.layer, dest.path))
-    else:
-        outputs.replace_on_commit(path, dest.path, _sidecar_extensions(path))
-    final_id = f"{dest.path}|layername={dest.layer}" if dest.kind == "layer" else dest.path
-    outputs.after_commit(functools.partial(_load_when_asked, alg, context, dest, final_id, renderer, layer_name,
-                                           aliases, properties))
-    return final_id
+    properties = {LEGEND_PROPERTY: legend_to_json(legend) if legend else "", TARGET_PROPERTY: target_shares_json(table)}
+    style = (renderer, class_aliases(table, legend), properties, fields)
+    return close_sink(alg, context, handle, len(table), "patch layer", layer_name, style)
 
 
 def _free_space(path: str) -> str:

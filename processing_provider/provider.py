@@ -9,10 +9,11 @@ from .algorithms.compute_class_composition import ComputeClassCompositionAlgorit
 from .algorithms.compute_sampler_weights import ComputeSamplerWeightsAlgorithm
 from .algorithms.compute_visual_uniqueness import ComputeVisualUniquenessAlgorithm
 from .algorithms.create_patch_grid import CreatePatchGridAlgorithm
+from .algorithms.plan_balance import PlanBalanceAlgorithm
 
 ICON = os.path.join(os.path.dirname(os.path.dirname(__file__)), "icon.svg")
 ALGORITHMS = (CreatePatchGridAlgorithm, ComputeClassCompositionAlgorithm, ComputeVisualUniquenessAlgorithm,
-              ComputeSamplerWeightsAlgorithm, BuildBalancedDatasetAlgorithm)
+              ComputeSamplerWeightsAlgorithm, BuildBalancedDatasetAlgorithm, PlanBalanceAlgorithm)
 
 
 class PatchBalancerProvider(QgsProcessingProvider):
