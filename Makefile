@@ -32,6 +32,7 @@ bench: setup
 	$(PY) bench/bench_uniqueness.py
 	$(PY) bench/bench_class_balance_dock.py
 	$(PY) bench/bench_balance.py
+	$(PY) bench/bench_plan.py
 
 model: setup
 	$(PY) scripts/make_model.py

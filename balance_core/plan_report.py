@@ -68,7 +68,7 @@ def _board(rows: Sequence[PlanRow], target_ratio: float) -> str:
     values.append(target_ratio)
     low, high = math.floor(math.log10(min(values))), math.ceil(math.log10(max(values)))
     high = max(high, low + 1)
-    panel_w, height, left, gap, top, bottom, legend_w = 330, 300, 62, 70, 24, 44, 130
+    panel_w, height, left, gap, top, bottom, legend_w = 330, 300, 70, 70, 24, 44, 130
     plot_h = height - top - bottom
     width = left + panel_w + gap + panel_w + legend_w
     xs = ["raw"] + [f"{c:g}×" for c in caps]
@@ -87,10 +87,12 @@ def _board(rows: Sequence[PlanRow], target_ratio: float) -> str:
     out.append(f'<text x="{left}" y="14" font-size="12" font-weight="bold">Imbalance drawn per epoch</text>')
     out.append(f'<text x="{left + panel_w + gap}" y="14" font-size="12" font-weight="bold">'
                'Effective sample size (the cost)</text>')
-    for e in range(low, high + 1):
-        out.append(f'<line x1="{left}" y1="{y_log(10 ** e):.1f}" x2="{left + panel_w}" y2="{y_log(10 ** e):.1f}" '
+    steps = (1, 2, 5) if high - low <= 2 else (1,)  # over one or two decades, 2 and 5 get lines too
+    ticks = [m * 10 ** e for e in range(low, high + 1) for m in steps if m * 10 ** e <= 10 ** high]
+    for tick in ticks:
+        out.append(f'<line x1="{left}" y1="{y_log(tick):.1f}" x2="{left + panel_w}" y2="{y_log(tick):.1f}" '
                    'stroke="#ddd"/><text x="{0}" y="{1:.1f}" font-size="11" text-anchor="end">{2:g} : 1</text>'
-                   .format(left - 6, y_log(10 ** e) + 4, 10 ** e))
+                   .format(left - 6, y_log(tick) + 4, tick))
     for share in (0, 0.25, 0.5, 0.75, 1.0):
         x0 = left + panel_w + gap
         out.append(f'<line x1="{x0}" y1="{y_lin(share):.1f}" x2="{x0 + panel_w}" y2="{y_lin(share):.1f}" '

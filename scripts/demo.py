@@ -34,7 +34,41 @@ def run_algorithm(image: Path, mask: Path, gpkg: Path, table: Path, report: Path
     return json.loads(done.stdout)["results"]
 
 
-def render_outputs(image: Path, gpkg: Path, png: Path, dock_png: Path) -> None:
+def run_plan(image: Path, mask: Path, out: Path) -> dict:
+    """The planner on the demo scene: every patch size × cap, its report and table."""
+    command = [str(REPO / "scripts" / "qgis_process"), "--json", "run", "patchbalancer:planbalance", "--",
+               f"IMAGE={image}", f"MASK={mask}", f"CLASS_MAP={out / 'demo_classes.csv'}", "PATCH_SIZES=64,128,256,512",
+               "CAPS=1,2,3,5,8", "TARGET_RATIO=250", f"OUTPUT={out / 'demo_plan.gpkg'}",
+               f"OUTPUT_CSV={out / 'demo_plan.csv'}", f"REPORT={out / 'demo_plan.html'}"]
+    print("$ " + " ".join(command[:4]) + " -- " + " ".join(command[5:]))
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"qgis_process failed:\n{done.stdout}\n{done.stderr}")
+    return json.loads(done.stdout)["results"]
+
+
+def render_board(report: Path, png: Path) -> None:
+    """The plan report's board (its SVG) as a PNG, drawn by Qt's SVG renderer."""
+    import re
+
+    from qgis.PyQt.QtCore import QByteArray
+    from qgis.PyQt.QtGui import QColor, QImage, QPainter
+    from qgis.PyQt.QtSvg import QSvgRenderer
+
+    svg = re.search(r"<svg.*?</svg>", report.read_text(encoding="utf-8"), re.S).group(0)
+    renderer = QSvgRenderer(QByteArray(svg.encode("utf-8")))
+    size = renderer.defaultSize()
+    image = QImage(size.width() * 2, size.height() * 2, QImage.Format.Format_ARGB32)
+    image.fill(QColor("white"))
+    painter = QPainter(image)
+    renderer.render(painter)
+    painter.end()
+    if not image.save(str(png), "PNG"):
+        sys.exit(f"cannot write {png}")
+    print(f"Plan board: {png}")
+
+
+def render_outputs(image: Path, gpkg: Path, png: Path, dock_png: Path, plan_report: Path, plan_png: Path) -> None:
     """Render the map with QGIS's own renderer (the patch layer's style is the default stored in the
     GeoPackage), and the plugin's class balance dock showing the patch layer."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -73,6 +107,7 @@ def render_outputs(image: Path, gpkg: Path, png: Path, dock_png: Path) -> None:
     if not dock.grab().save(str(dock_png), "PNG"):
         sys.exit(f"cannot write {dock_png}")
     print(f"Class balance dock: {dock_png}")
+    render_board(plan_report, plan_png)
     dock.release()
     del dock, job, settings, patches, raster  # layers must go before the application does
     app.exitQgis()
@@ -117,8 +152,10 @@ def main() -> None:
     print(f"Generating a {args.size}×{args.size} px demo scene in {out}")
     write_scene(str(image), str(mask), args.size)
     results = run_algorithm(image, mask, gpkg, table, report, loss, args.patch_size)
-    render_outputs(image, gpkg, png, dock_png)
+    plan = run_plan(image, mask, out)
+    render_outputs(image, gpkg, png, dock_png, out / "demo_plan.html", out / "demo_plan.png")
     summarise(table, results, loss)
+    print(f"\nPlan (patch size × cap): {plan['RECOMMENDATION']}")
     print(f"\nOutputs: {gpkg}, {table}, {png}, {report}, {loss}, {dock_png}")
 
 
