@@ -27,7 +27,7 @@ class ComputeClassCompositionAlgorithm(PatchBalancerAlgorithm):
             "Patches may have been deleted or reordered in between; other fields are kept.<br><br>"
             "<b>Patches with composition</b>: the input fields plus one c_&lt;value&gt; fraction of the labelled pixels "
             "per class (aliased with the class name when known), class_entropy (nats), nodata_ratio, the flags "
-            "excl_border_nodata, excl_black_border, excl_low_entropy, excl_nodata_ratio and excluded (any flag; "
+            "excl_border_nodata, excl_black_border, excl_image_nodata, excl_low_entropy, excl_nodata_ratio and excluded (any flag; "
             "edit it to exclude patches by hand). Next: <i>Compute visual uniqueness</i> (optional) or "
             "<i>Compute sampler weights</i>.")
 
