@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 from qgis.core import QgsProcessingException, QgsProcessingFeedback
 
+from tests.qgis.qt_helpers import CancelAfter
+
 ALG = "patchbalancer:buildbalanceddataset"
 
 
@@ -69,19 +71,6 @@ def test_existing_outputs_survive_a_failed_run(processing_run, write_raster, ima
                        feedback=QgsProcessingFeedback())
     assert all(open(p).read() == "precious" for p in params.values())
 
-
-class CancelAfter(QgsProcessingFeedback):
-    """Cancels once progress has been reported `n` times."""
-
-    def __init__(self, n):
-        super().__init__()
-        self.n, self.calls = n, 0
-        self.progressChanged.connect(self._count)
-
-    def _count(self, _):
-        self.calls += 1
-        if self.calls >= self.n:
-            self.cancel()
 
 
 @pytest.mark.parametrize("after", [1, 20])

@@ -5,13 +5,13 @@ import io
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from qgis.core import QgsMapLayerType, QgsProject, QgsRasterLayer, QgsVectorLayer
-from qgis.PyQt.QtCore import QCoreApplication
+
+from tests.qgis.qt_helpers import wait_for
 from qgis.PyQt.QtGui import QColor, QGuiApplication, QImage, QPalette
 from qgis.PyQt.QtWidgets import QDockWidget
 
@@ -20,15 +20,6 @@ TEST_OUTPUT = Path(os.environ.get("PATCH_BALANCER_TEST_OUTPUT", REPO / "test_out
 CLASS_MAP = "value,name,colour\n0,background,#d9d9d9\n1,building,#e31a1c\n2,park,#33a02c\n"
 
 
-def wait_for(predicate, timeout=5.0):
-    """Spin Qt's event loop (the dock refreshes on a debounce timer) until predicate() holds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        QCoreApplication.processEvents()
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 def refreshed(dock):

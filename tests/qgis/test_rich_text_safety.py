@@ -1,22 +1,14 @@
 """Layer names, class names and read errors reach the dock's labels as text, never as Qt rich text."""
 import json
-import time
 
-import pytest
 from qgis.core import QgsProject, QgsVectorLayer
-from qgis.PyQt.QtCore import QCoreApplication, Qt
+from qgis.PyQt.QtCore import Qt
+
+from tests.qgis.qt_helpers import wait_for
 
 MARKUP = "<b>roads</b><img src='file:///etc/passwd'>"
 
 
-def wait_for(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        QCoreApplication.processEvents()
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 def shows_as_text(label, text):

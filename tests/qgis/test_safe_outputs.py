@@ -16,6 +16,8 @@ import pytest
 from osgeo import ogr, osr
 from qgis.core import QgsProcessingException, QgsProcessingFeedback, QgsVectorLayer
 
+from tests.qgis.qt_helpers import CancelAfter
+
 ALG = "patchbalancer:buildbalanceddataset"
 WEIGHTS = "patchbalancer:computesamplerweights"
 
@@ -61,19 +63,6 @@ def into(path, table="patches") -> str:
 def lyon(data_dir):
     return {"IMAGE": str(data_dir / "lyon/image_rgb.tif"), "MASK": str(data_dir / "lyon/labels.tif")}
 
-
-class CancelAfter(QgsProcessingFeedback):
-    """Cancels once progress has been reported `n` times."""
-
-    def __init__(self, n):
-        super().__init__()
-        self.n, self.calls = n, 0
-        self.progressChanged.connect(self._count)
-
-    def _count(self, _):
-        self.calls += 1
-        if self.calls >= self.n:
-            self.cancel()
 
 
 def progress_reports(processing_run, params) -> int:
