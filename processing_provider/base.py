@@ -6,16 +6,14 @@ import importlib.util
 from qgis.core import QgsProcessingAlgorithm, QgsProcessingException
 from qgis.PyQt.QtCore import QCoreApplication
 
-from ..balance_core.dinov2 import INSTALL_HINT, missing_packages
+from ..balance_core.dependencies import install_message, missing_for
 from ..balance_core.errors import BalanceError
 from ..balance_core.staged_outputs import StagedOutputs, staging
 from .destinations import check_destinations
 from .interrupt import cancel_on_interrupt
-from ..balance_core.knn import available as knn_backend_available
 from .parameters import check_all_loaded
 from .patch_layer import safe_source_name
 
-REQUIRED_MODULES = {"sklearn": "scikit-learn", "rasterio": "rasterio (Debian: python3-rasterio)"}
 GROUP, GROUP_ID = "Balanced sampling", "balancedsampling"
 
 
@@ -47,8 +45,9 @@ def guarded_run(process_algorithm):
     return run
 
 
-def missing_modules() -> list[str]:
-    return [pip_name for module, pip_name in REQUIRED_MODULES.items() if importlib.util.find_spec(module) is None]
+def raster_reader_missing() -> bool:
+    """No way to read rasters at all: neither GDAL's Python bindings (QGIS ships them) nor rasterio."""
+    return importlib.util.find_spec("osgeo") is None and importlib.util.find_spec("rasterio") is None
 
 
 class PatchBalancerAlgorithm(QgsProcessingAlgorithm):
@@ -69,12 +68,13 @@ class PatchBalancerAlgorithm(QgsProcessingAlgorithm):
         return GROUP_ID
 
     def canExecute(self):
-        missing = missing_modules()
-        if missing:
+        """Every algorithm runs on what QGIS ships (numpy, GDAL's bindings) with some settings; what a given
+        setting needs beyond that (scipy for class_balance, torch for DINOv2, …) is named by
+        checkParameterValues, with how to install it (balance_core/dependencies.py)."""
+        if raster_reader_missing():
             return False, self.tr(
-                "Patch Balancer needs these Python packages in QGIS's Python: {}. "
-                "Run `make setup` in the plugin folder, or install them with pip / apt."
-            ).format(", ".join(missing))
+                "Patch Balancer reads rasters through GDAL's Python bindings (osgeo.gdal), which this Python "
+                "lacks; QGIS ships them, so this is not QGIS's own Python. Install GDAL's bindings or rasterio.")
         return True, ""
 
     def checkParameterValues(self, parameters, context):
@@ -96,11 +96,12 @@ class PatchBalancerAlgorithm(QgsProcessingAlgorithm):
             config.validate()
         except BalanceError as exc:
             return str(exc)
-        if config.needs_uniqueness:
-            if config.embedder.strip().lower() != "descriptor" and missing_packages():
-                return self.tr("Missing {}. {}").format(", ".join(missing_packages()), INSTALL_HINT)
-            if config.knn_backend in ("hnsw", "faiss") and not knn_backend_available(config.knn_backend):
-                return self.tr("Nearest-neighbour search '{}' is not installed here; choose 'auto'.").format(config.knn_backend)
-            if config.embeddings_cache and importlib.util.find_spec("pyarrow") is None:
-                return self.tr("The embeddings cache needs pyarrow (pip install pyarrow); leave the cache empty to run without it.")
+        missing = missing_for(config)
+        if missing:
+            message = install_message(missing, config)
+            if config.needs_uniqueness and config.knn_backend in ("hnsw", "faiss", "sklearn"):
+                message += " Or choose KNN_BACKEND auto."
+            if config.needs_uniqueness and config.embeddings_cache:
+                message += " Or leave EMBEDDINGS_CACHE empty to run without the cache."
+            return message
         return ""

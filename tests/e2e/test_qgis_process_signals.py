@@ -91,7 +91,7 @@ def test_a_grid_beyond_the_sampler_is_refused_before_any_work(tmp_path):
         path = tmp_path / name
         with rasterio.open(path, "w", driver="GTiff", width=8192, height=8192, count=count, dtype="uint8",
                            crs="EPSG:32631", transform=from_origin(500000, 4500000, 1, 1), compress="deflate",
-                           tiled=True) as dst:
+                           tiled=True):
             pass  # never written: GDAL fills with zeros
         paths.append(path)
     start = time.monotonic()

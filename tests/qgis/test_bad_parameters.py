@@ -6,7 +6,6 @@ aborts qgis_process (SIGABRT). Messages name the parameter and say what would be
 import json
 import os
 
-import numpy as np
 import pytest
 from qgis.core import (
     QgsApplication,
