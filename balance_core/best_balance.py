@@ -24,8 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linprog
 
+from .dependencies import require
 from .errors import AllExcludedError, InvalidParameterError
 
 
@@ -185,6 +185,8 @@ def balance_frontier(x: np.ndarray, t: np.ndarray, box: SamplingBox, stop_below:
     with gap > 0, once a lower bound from the duals proves Z within that relative gap of the
     optimum (column generation tails off: the last rounds buy digits nobody reads).
     """
+    linprog = require("scipy.optimize", "the class_balance weights").linprog  # the plugin loads without scipy
+
     g = np.asfortranarray(x / t)  # column-major: the products below run down contiguous columns
     g /= g.sum(axis=0).max()
     n_classes = g.shape[1]
@@ -269,7 +271,8 @@ def best_balance_lp(pixel_counts: np.ndarray, included: np.ndarray, target: np.n
     independent of the column generation. Each LP: min Z − B·M over the box with M ≤ y_c/t_c ≤ Z;
     B ← max/min at its solution until Z − B·M reaches 0.
     """
-    from scipy import sparse
+    sparse = require("scipy.sparse", "the exact best balance")
+    linprog = require("scipy.optimize", "the exact best balance").linprog
 
     x, present, t, box = _prepare(pixel_counts, included, target, max_oversampling, floor)
     if present.sum() < 2:

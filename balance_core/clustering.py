@@ -7,9 +7,9 @@ which gives the same clusters as clustering every row, much faster.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.cluster import KMeans
 
 from .config import BalanceConfig
+from .dependencies import require
 from .progress import Progress, check_cancelled
 from .table import PatchTable
 
@@ -38,7 +38,9 @@ def elbow(ks: list[int], inertias: list[float]) -> int:
     return ks[int(np.argmax(distance))]
 
 
-def _kmeans(points: np.ndarray, weights: np.ndarray, k: int, seed: int) -> KMeans:
+def _kmeans(points: np.ndarray, weights: np.ndarray, k: int, seed: int):
+    KMeans = require("sklearn.cluster", "the composition clusters").KMeans  # the plugin loads without it
+
     return KMeans(n_clusters=k, random_state=seed, n_init=4).fit(points, sample_weight=weights)
 
 

@@ -1,18 +1,21 @@
 """DINOv2 (or any Hugging Face vision transformer) as a patch embedder: the CLS token.
 
 Loading goes through `AutoModel.from_pretrained`, the same call for a hub id and for a local
-folder, with `use_safetensors=True` and never remote code. Pre-processing is batched tensor
+folder, with `use_safetensors=True` and never remote code. The aliases are pinned to a Hub commit
+(`REVISIONS`), so a changed upstream repository cannot change (or tamper with) the weights behind
+`dinov2-small`; another hub id may name its commit as `org/name@<commit>`. The revision is part of
+the embeddings cache key. Pre-processing is batched tensor
 work: the whole patch is resized to the model's input size (no centre crop that would drop
 the patch border), then ImageNet-normalised.
 """
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 
 import numpy as np
 
+from .dependencies import importable, install_message
 from .errors import DependencyError, EmbedderError, InvalidParameterError
 
 ALIASES = {
@@ -20,19 +23,29 @@ ALIASES = {
     "dinov2-base": "facebook/dinov2-base",
     "dinov2-large": "facebook/dinov2-large",
 }
+# Hub commits of the aliases (each holds model.safetensors and config.json), as published on the model pages
+# and used pinned by other projects; update together with a check that the embeddings are unchanged.
+REVISIONS = {
+    "facebook/dinov2-small": "ed25f3a31f01632728cabb09d1542f84ab7b0056",
+    "facebook/dinov2-base": "f9e44c814b77203eaa57a6bdbbd535f21ede1415",
+    "facebook/dinov2-large": "47b73eefe95e8d44ec3623f8890bd894b6ea2d6c",
+}
 INPUT_SIZE = 224  # the DINOv2 processors' crop size: 16×16 tokens of 14 px
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-INSTALL_HINT = (
-    "Visual uniqueness with a DINOv2 model needs torch and transformers in the Python that runs QGIS: "
-    "`pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu` and "
-    "`pip install transformers==5.23.0` (`make setup` in a checkout does this). Without them, use "
-    "embedder 'descriptor' or mode 'masks_only'."
-)
 
 
 def missing_packages() -> list[str]:
-    return [name for name in ("torch", "transformers") if importlib.util.find_spec(name) is None]
+    return [name for name in ("torch", "transformers") if not importable(name)]
+
+
+def split_revision(model: str) -> tuple[str, str | None]:
+    """(hub id or folder, pinned commit or None): an alias's pinned commit, `org/name@<commit>`, else None."""
+    ref = ALIASES.get(model.strip(), model.strip())
+    if not _looks_like_path(ref) and "@" in ref:
+        ref, _, revision = ref.partition("@")
+        return ref, revision or None
+    return ref, REVISIONS.get(ref)
 
 
 def resolve_device(device: str) -> str:
@@ -99,11 +112,13 @@ class DinoEmbedder:
     def __init__(self, model: str, device: str = "auto", precision: str = "auto") -> None:
         missing = missing_packages()
         if missing:
-            raise DependencyError(f"Missing {', '.join(missing)}. {INSTALL_HINT}")
+            raise DependencyError(install_message([(name, f"embedder {model}") for name in missing]) +
+                                  " Without them, use embedder 'descriptor' or mode 'masks_only'.")
         import torch
 
         self._torch = torch
-        self.model_id = os.path.expanduser(ALIASES.get(model.strip(), model.strip()))
+        model_id, self.revision = split_revision(model)
+        self.model_id = os.path.expanduser(model_id)
         if _looks_like_path(self.model_id) and not os.path.isdir(self.model_id):
             raise EmbedderError(
                 f"The model folder {self.model_id!r} does not exist. Give a folder written by "
@@ -115,7 +130,7 @@ class DinoEmbedder:
         identity = (
             f"local:{os.path.abspath(self.model_id)}#{_folder_fingerprint(self.model_id)}"
             if os.path.isdir(self.model_id)
-            else self.model_id
+            else f"{self.model_id}@{self.revision or 'default-branch'}"
         )
         self.key = f"{identity}|{self.precision}|{INPUT_SIZE}px-bicubic-aa|imagenet"
         self._model = None
@@ -125,7 +140,8 @@ class DinoEmbedder:
     @property
     def model(self):
         if self._model is None:
-            self._model = load_model(self.model_id).eval().to(self.device)
+            self._model = load_model(self.model_id, None if os.path.isdir(self.model_id) else self.revision)
+            self._model = self._model.eval().to(self.device)
         return self._model
 
     def model_input(self, unit: np.ndarray):
@@ -152,21 +168,22 @@ class DinoEmbedder:
         return cls.float().cpu().numpy()
 
 
-def load_model(model_id: str):
-    """`AutoModel.from_pretrained` for a hub id or a local folder; safetensors only, no remote code."""
+def load_model(model_id: str, revision: str | None = None):
+    """`AutoModel.from_pretrained` for a hub id (at `revision`: the aliases' pinned commit) or a local folder;
+    safetensors only, no remote code."""
     from transformers import AutoModel
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     try:
-        return AutoModel.from_pretrained(model_id, use_safetensors=True, trust_remote_code=False)
+        return AutoModel.from_pretrained(model_id, revision=revision, use_safetensors=True, trust_remote_code=False)
     except (OSError, ValueError) as exc:
         raise EmbedderError(
             f"Cannot load the model {model_id!r}: {exc}. The first run with a hub id downloads the "
             "weights from Hugging Face (dinov2-small is about 90 MB) into ~/.cache/huggingface. On a "
             "machine without internet, download once elsewhere with "
             f"`python -c \"from huggingface_hub import snapshot_download; snapshot_download('{model_id}', "
-            "local_dir='dinov2-model')\"`, copy the folder over and give its path as the embedder, "
+            f"revision='{revision or 'main'}', local_dir='dinov2-model')\"`, copy the folder over and give its path as the embedder, "
             "or use the weights-free embedder 'descriptor'."
         ) from exc

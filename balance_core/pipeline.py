@@ -13,6 +13,7 @@ import numpy as np
 from .clustering import cluster_compositions
 from .config import BalanceConfig
 from .dataset import Dataset, check_windows, dataset_footprints, dataset_grid, embed_dataset, measure_dataset_composition, open_dataset
+from .dependencies import MENU_PATH, clusters_needed, clusters_possible
 from .embeddings import Embedder
 from .errors import AllExcludedError, InvalidParameterError
 from .exclusion import apply_exclusions, require_included
@@ -66,7 +67,12 @@ def weights_step(table: PatchTable, config: BalanceConfig, progress: Progress,
                 "after changing which patches are excluded."
             )
     if config.needs_clusters:
-        table = cluster_compositions(table, config, progress)
+        if clusters_needed(config) or clusters_possible():
+            table = cluster_compositions(table, config, progress)
+        else:  # informational only with this method: skipped, not refused, where scikit-learn is missing
+            progress.info("Composition clusters skipped: they need scikit-learn, which this Python lacks "
+                          f"({MENU_PATH}, group 'Class balance and composition clusters'). The weights do "
+                          f"not use them with sampling method {config.sampling_method}.")
     check_cancelled(progress)
     return compute_weights(table, config, progress, class_names)
 

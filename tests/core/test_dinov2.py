@@ -1,5 +1,8 @@
 """The DINOv2 embedder through the real `from_pretrained` path, with a tiny random model."""
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,7 +11,7 @@ import torch
 from balance_core import dinov2
 from balance_core.config import BalanceConfig
 from balance_core.dinov2 import INPUT_SIZE, DinoEmbedder
-from balance_core.errors import DependencyError, EmbedderError, InvalidParameterError
+from balance_core.errors import EmbedderError, InvalidParameterError
 from balance_core.pipeline import build_balanced_dataset
 
 
@@ -58,7 +61,30 @@ def test_cache_key_names_model_precision_and_changes_when_the_folder_changes(tin
     copy = tmp_path / "copy"
     Dinov2Model.from_pretrained(tiny_dinov2).save_pretrained(copy)
     assert DinoEmbedder(str(copy), "cpu", "fp32").key != a.key
-    assert DinoEmbedder("dinov2-base", "cpu", "fp32").key.startswith("facebook/dinov2-base|fp32|")
+    assert DinoEmbedder("dinov2-base", "cpu", "fp32").key.startswith(
+        "facebook/dinov2-base@f9e44c814b77203eaa57a6bdbbd535f21ede1415|fp32|")
+    assert DinoEmbedder("org/model@0123abcd", "cpu", "fp32").key.startswith("org/model@0123abcd|fp32|")
+    assert DinoEmbedder("org/model", "cpu", "fp32").key.startswith("org/model@default-branch|fp32|")
+
+
+@pytest.mark.parametrize("alias", sorted(dinov2.ALIASES))
+def test_aliases_load_their_pinned_commit(alias, monkeypatch):
+    """Every alias is pinned to a 40-hex Hub commit (bandit B615), and that commit reaches from_pretrained."""
+    import transformers
+
+    seen = {}
+
+    def fake(model_id, **kwargs):
+        seen.update(kwargs, model_id=model_id)
+        raise OSError("offline")
+
+    monkeypatch.setattr(transformers.AutoModel, "from_pretrained", fake)
+    revision = dinov2.REVISIONS[dinov2.ALIASES[alias]]
+    assert len(revision) == 40 and all(c in "0123456789abcdef" for c in revision)
+    with pytest.raises(EmbedderError, match=f"revision='{revision}'"):
+        DinoEmbedder(alias, "cpu", "fp32").model
+    assert seen == dict(model_id=dinov2.ALIASES[alias], revision=revision, use_safetensors=True,
+                        trust_remote_code=False)
 
 
 def test_missing_model_folder_is_explained():
@@ -83,10 +109,21 @@ def test_unavailable_cuda_and_unknown_device_are_refused():
     assert dinov2.resolve_device("auto") in ("cpu", "cuda")
 
 
-def test_missing_torch_is_explained(monkeypatch):
-    monkeypatch.setattr(dinov2, "missing_packages", lambda: ["torch"])
-    with pytest.raises(DependencyError, match="pip install torch"):
-        DinoEmbedder("dinov2-small")
+def test_missing_torch_is_explained():
+    """In a Python where torch and transformers truly cannot be imported (tests/stock_qgis hides them)."""
+    repo = Path(__file__).resolve().parents[2]
+    code = ("import importlib.util, sys; assert importlib.util.find_spec('torch') is None\n"
+            "from balance_core.dinov2 import DinoEmbedder\n"
+            "from balance_core.errors import DependencyError\n"
+            "try:\n    DinoEmbedder('dinov2-small')\nexcept DependencyError as exc:\n    print(exc)\n"
+            "print('torch imported:', 'torch' in sys.modules)")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(repo / "tests" / "stock_qgis"), str(repo)]),
+               STOCK_QGIS_BLOCK="torch,transformers")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "Missing Python package(s)" in done.stdout and "torch (for embedder dinov2-small)" in done.stdout
+    assert "Install dependencies" in done.stdout and "pip install torch transformers" in done.stdout
+    assert "embedder 'descriptor'" in done.stdout and "torch imported: False" in done.stdout
 
 
 def test_end_to_end_with_the_tiny_model(tiny_dinov2, data_dir, tmp_path):

@@ -105,17 +105,6 @@ def test_band_beyond_the_image_is_refused(processing_run, lyon, tmp_path):
     assert not (tmp_path / "p.gpkg").exists()
 
 
-def test_missing_torch_is_explained_and_masks_only_still_runs(processing_run, provider, lyon, tmp_path, monkeypatch):
-    from patch_balancer.processing_provider import base
-
-    monkeypatch.setattr(base, "missing_packages", lambda: ["torch", "transformers"])
-    with pytest.raises(QgsProcessingException, match="Missing torch, transformers.*pip install torch"):
-        processing_run(ALG, {**lyon, "MODE": BOTH, "OUTPUT": str(tmp_path / "p.gpkg")})
-    assert processing_run(ALG, {**lyon, "MODE": MASKS_ONLY, "OUTPUT": str(tmp_path / "m.gpkg")})["PATCH_COUNT"] == 144
-    assert processing_run(ALG, {**lyon, "MODE": BOTH, "EMBEDDER": "descriptor",
-                                "OUTPUT": str(tmp_path / "d.gpkg")})["PATCH_COUNT"] == 144
-
-
 def test_cancel_mid_extraction_writes_no_layer_but_keeps_the_cache(processing_run, lyon, tiny_dinov2, tmp_path):
     gpkg, cache = tmp_path / "p.gpkg", tmp_path / "emb.parquet"
     with pytest.raises(QgsProcessingException, match="Cancelled"):
