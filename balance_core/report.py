@@ -13,6 +13,7 @@ import numpy as np
 from .calibration import loss_weights
 from .class_balance import ClassBalance, class_balance
 from .legend import Legend, class_colour, class_name
+from .share_axis import share_axis, tick_label
 from .table import PatchTable
 
 BAR_RAW, BAR_WEIGHTED = "#9e9e9e", "#3b528b"
@@ -54,22 +55,36 @@ def report_figures(table: PatchTable, bins: int = 20) -> ReportFigures:
 
 
 def _share_chart(figures: ReportFigures, legend: Legend) -> str:
-    """Grouped horizontal bars, raw (grey) vs weighted (class colour), one group per class."""
+    """Grouped horizontal bars, raw (grey) vs weighted (class colour), one group per class.
+
+    When the shares span more than LOG_SCALE_RATIO the axis is logarithmic (as in the dock): on a linear
+    axis a 0.1 % class next to 99 % background is a sliver, and the change the weights make to it is lost.
+    """
     b = figures.balance
-    row_h, label_w, bar_w = 34, 150, 360
-    height = row_h * len(b.class_values) + 30
-    top = max(float(np.max(b.raw_share, initial=0)), float(np.max(b.weighted_share, initial=0)), 1e-12)
+    row_h, label_w, bar_w, axis_h = 34, 150, 360, 34
+    top_pad = 10
+    height = top_pad + row_h * len(b.class_values) + axis_h
+    axis = share_axis([float(v) for v in (*b.raw_share, *b.weighted_share)])
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 80}" height="{height}" '
              'role="img" aria-label="Class shares, raw vs weighted">']
+    bottom = top_pad + row_h * len(b.class_values)
+    for tick in axis.ticks():
+        x = label_w + bar_w * axis.position(tick) if tick > 0 else label_w
+        dash = ' stroke-dasharray="2 2"' if tick > 0 else ""
+        parts.append(f'<line x1="{x:.1f}" y1="{top_pad - 4}" x2="{x:.1f}" y2="{bottom}" stroke="#bbb"{dash}/>')
+        parts.append(f'<text x="{x:.1f}" y="{bottom + 12}" text-anchor="middle" font-size="10">'
+                     f'{html.escape(tick_label(tick))}</text>')
     for i, value in enumerate(b.class_values):
-        y = 10 + i * row_h
+        y = top_pad + i * row_h
         name = html.escape(class_name(legend, value))
         parts.append(f'<text x="{label_w - 6}" y="{y + 17}" text-anchor="end" font-size="12">{name}</text>')
         for j, (share, colour) in enumerate(((b.raw_share[i], BAR_RAW), (b.weighted_share[i], class_colour(legend, value, i)))):
-            w = bar_w * float(share) / top
+            w = max(bar_w * axis.position(float(share)), 1.0 if share > 0 else 0.0)
             parts.append(f'<rect x="{label_w}" y="{y + j * 13}" width="{w:.1f}" height="12" fill="{colour}"/>')
             parts.append(f'<text x="{label_w + w + 4:.1f}" y="{y + j * 13 + 10}" font-size="10">{share:.2%}</text>')
-    parts.append(f'<text x="{label_w}" y="{height - 4}" font-size="10">grey: raw share · coloured: under the sampler weights</text>')
+    scale = "log scale" if axis.log else "linear scale"
+    parts.append(f'<text x="{label_w}" y="{height - 4}" font-size="10">grey: raw share · coloured: under the sampler '
+                 f'weights · {scale}</text>')
     parts.append("</svg>")
     return "".join(parts)
 

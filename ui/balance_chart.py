@@ -7,15 +7,15 @@ close to the background visible.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from qgis.PyQt.QtCore import QPointF, QRectF, QSize, Qt
 from qgis.PyQt.QtGui import QBrush, QColor, QFont, QFontMetrics, QImage, QPainter, QPalette, QPen
 from qgis.PyQt.QtWidgets import QSizePolicy, QWidget
 
+from ..balance_core.share_axis import LOG_SCALE_RATIO, ShareAxis, share_axis, tick_label  # noqa: F401 (re-exported)
+
 GAP, PAD = 8, 8  # gap between classes, outer padding (px)
-LOG_SCALE_RATIO = 20.0  # largest / smallest share shown above which the bars use a log scale
 
 
 @dataclass(frozen=True)
@@ -24,48 +24,6 @@ class ChartEntry:
     colour: str  # "#rrggbb"
     raw: float  # share, 0..1
     weighted: float
-
-
-@dataclass(frozen=True)
-class ShareAxis:
-    """Where a share falls along the bars: linear from 0, or log over whole decades.
-
-    Under 97 % background a linear axis draws the rare classes as slivers, which hides exactly
-    the change the weights make to them; past LOG_SCALE_RATIO the axis turns logarithmic.
-    """
-    low: float
-    high: float
-    log: bool
-
-    def position(self, share: float) -> float:
-        """0..1 along the bar area; 0 for an absent class."""
-        if share <= 0:
-            return 0.0
-        if self.log:
-            span = math.log10(self.high) - math.log10(self.low)
-            return min(max((math.log10(share) - math.log10(self.low)) / span, 0.0), 1.0)
-        return min(share / self.high, 1.0)
-
-    def ticks(self) -> list[float]:
-        if self.log:
-            first, last = round(math.log10(self.low)), round(math.log10(self.high))
-            return [10.0**k for k in range(first, last + 1)]
-        return [0.0, self.high / 2, self.high]
-
-
-def share_axis(shares) -> ShareAxis:
-    positive = [float(s) for s in shares if s > 0]
-    if not positive:
-        return ShareAxis(0.0, 1.0, False)
-    low, high = min(positive), max(positive)
-    if high / low > LOG_SCALE_RATIO:
-        # at least a factor 2 below the smallest share, so its bar is never empty
-        return ShareAxis(10.0 ** math.floor(math.log10(low / 2)), min(10.0 ** math.ceil(math.log10(high)), 1.0), True)
-    return ShareAxis(0.0, high, False)
-
-
-def tick_label(share: float) -> str:
-    return f"{share * 100:.3g} %"
 
 
 class BalanceChart(QWidget):
