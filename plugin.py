@@ -22,6 +22,8 @@ class PatchBalancerPlugin:
         self.dock = None
         self.dock_action = None
         self.layer_action = None
+        self.deps_action = None
+        self.deps_dialog = None
 
     def initProcessing(self):  # noqa: N802
         if self.provider is None:
@@ -43,6 +45,10 @@ class PatchBalancerPlugin:
         self.dock.visibilityChanged.connect(self.dock_action.setChecked)
         self.iface.addPluginToMenu(MENU, self.dock_action)
         self.iface.addToolBarIcon(self.dock_action)
+        self.deps_action = QAction("Install dependencies…", window)
+        self.deps_action.setToolTip("Which optional Python packages are present, and install the missing ones")
+        self.deps_action.triggered.connect(self.show_dependencies)
+        self.iface.addPluginToMenu(MENU, self.deps_action)
 
         self.layer_action = QAction(QIcon(ICON), "Show Class Balance", window)
         self.layer_action.triggered.connect(self.show_active_layer)
@@ -60,12 +66,28 @@ class PatchBalancerPlugin:
                 self.iface.addCustomActionForLayer(self.layer_action, layer)
         self.dock.layers_added(layers)
 
+    def show_dependencies(self):
+        from .ui.dependencies_dialog import DependenciesDialog
+
+        if self.deps_dialog is None:
+            self.deps_dialog = DependenciesDialog(self.iface.mainWindow())
+        self.deps_dialog.refresh()
+        self.deps_dialog.show()
+        self.deps_dialog.raise_()
+
     def show_active_layer(self):
         self.dock.set_layer(self.iface.activeLayer())
         self.dock.show()
         self.dock.raise_()
 
     def unload(self):
+        if self.deps_action is not None:
+            self.iface.removePluginMenu(MENU, self.deps_action)
+            self.deps_action.deleteLater()
+            self.deps_action = None
+        if self.deps_dialog is not None:
+            self.deps_dialog.close_and_forget()
+            self.deps_dialog = None
         if self.dock is not None:
             QgsProject.instance().layersAdded.disconnect(self.layers_added)
             self.iface.currentLayerChanged.disconnect(self.dock.set_layer)

@@ -20,8 +20,16 @@ class StockPathFinder(PathFinder):
         spec = PathFinder.find_spec(fullname, path, target)
         if spec is None or path is not None or fullname not in BLOCKED:
             return spec  # submodules are reached only through an allowed parent
-        where = os.path.realpath(spec.origin or (list(spec.submodule_search_locations or [""]) or [""])[0])
-        return spec if ALLOWED and where.startswith(ALLOWED) else None
+        if _allowed(spec):
+            return spec
+        allowed_entries = [p for p in sys.path if ALLOWED and (os.path.realpath(p) + os.sep).startswith(ALLOWED)]
+        spec = PathFinder.find_spec(fullname, allowed_entries, target) if allowed_entries else None
+        return spec if spec is not None and _allowed(spec) else None
+
+
+def _allowed(spec) -> bool:
+    where = os.path.realpath(spec.origin or next(iter(spec.submodule_search_locations or []), ""))
+    return bool(ALLOWED) and where.startswith(ALLOWED)
 
 
 if BLOCKED:
