@@ -87,13 +87,18 @@ def test_failure_exits_non_zero_with_the_reason(data_dir, tmp_path):
     assert not (tmp_path / "x.gpkg").exists()
 
 
-@pytest.mark.parametrize("value, expected", [("", 0), ("255", 0)])
+@pytest.mark.parametrize("value, expected", [("", 0), ("255", 0), ("2", 6)])
 def test_optional_nodata_from_the_command_line(data_dir, tmp_path, value, expected):
+    """An empty NODATA is no value; a given one is honoured. Lyon's mask holds 0, 1, 2 and no 255: NODATA=2
+    (the park class) makes the 6 patches it covers or borders nodata and excluded, so an ignored value fails."""
     result = qgis_process("--json", "run", "patchbalancer:buildbalanceddataset", "--",
                           f"IMAGE={data_dir / 'lyon/image_rgb.tif'}", f"MASK={data_dir / 'lyon/labels.tif'}",
                           "PATCH_SIZE=128", f"NODATA={value}", f"OUTPUT={tmp_path / 'n.gpkg'}")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["results"]["EXCLUDED_COUNT"] == expected
+    with sqlite3.connect(tmp_path / "n.gpkg") as db:
+        worst = db.execute("SELECT max(nodata_ratio) FROM n").fetchone()[0]
+    assert (worst > 0.9) if value == "2" else (worst == 0)
 
 
 def test_dinov2_run_from_the_command_line(data_dir, tmp_path, tiny_dinov2):
