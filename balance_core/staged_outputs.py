@@ -192,7 +192,7 @@ def target_locks(targets: list[str]) -> Iterator[None]:
     held = []
     try:
         for target in sorted(set(targets)):
-            key = hashlib.sha1(os.path.normcase(os.path.realpath(target)).encode("utf-8")).hexdigest()
+            key = hashlib.sha256(os.path.normcase(os.path.realpath(target)).encode("utf-8")).hexdigest()[:40]
             handle = open(os.path.join(LOCK_FOLDER, key + ".lock"), "a+b")
             _lock(handle)
             held.append(handle)

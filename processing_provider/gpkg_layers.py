@@ -62,10 +62,6 @@ def _copy_features(source, target) -> None:
         _ok(target.CreateFeature(copy), "writing a patch")
 
 
-def _sql_text(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _copy_styles(source_ds, target_ds, name: str) -> None:
     """Our layer_styles rows for `name` replace the target's rows of the same style name."""
     styles = source_ds.GetLayerByName(STYLES)
@@ -73,10 +69,23 @@ def _copy_styles(source_ds, target_ds, name: str) -> None:
     if not rows:
         return
     target = _styles_table(target_ds)
-    names = ", ".join(sorted({_sql_text(row.GetField("styleName")) for row in rows}))
-    target_ds.ExecuteSQL(f"DELETE FROM {STYLES} WHERE f_table_name = {_sql_text(name)} AND styleName IN ({names})")
-    if any(row.GetField("useAsDefault") for row in rows):
-        target_ds.ExecuteSQL(f"UPDATE {STYLES} SET useAsDefault = 0 WHERE f_table_name = {_sql_text(name)}")
+    names = {row.GetField("styleName") for row in rows}
+    becomes_default = any(row.GetField("useAsDefault") for row in rows)
+    replaced, demoted = [], []  # through OGR's feature API, not SQL text built from names in the file
+    target.SetAttributeFilter(None)
+    target.ResetReading()
+    for feature in target:
+        if feature.GetField("f_table_name") != name:
+            continue
+        if feature.GetField("styleName") in names:
+            replaced.append(feature.GetFID())
+        elif becomes_default and feature.GetField("useAsDefault"):
+            demoted.append(feature)
+    for fid in replaced:
+        _ok(target.DeleteFeature(fid), "replacing the stored style")
+    for feature in demoted:
+        feature.SetField("useAsDefault", 0)
+        _ok(target.SetFeature(feature), "storing the style")
     definition = target.GetLayerDefn()
     for row in rows:
         copy = ogr.Feature(definition)
