@@ -10,7 +10,7 @@ import numpy as np
 from . import embedding_cache
 from .config import BalanceConfig
 from .image_patches import band_scaling, choose_bands, iter_patch_batches
-from .progress import Progress, check_cancelled
+from .progress import Progress, check_cancelled, info_every
 from .rasters import RasterPair
 from .table import PatchTable
 
@@ -54,8 +54,10 @@ def compute_embeddings(
     )
     found, cached = embedding_cache.load(config.embeddings_cache, key, row_off, col_off, size)
     todo = np.flatnonzero(~found)
+    name = os.path.basename(pair.image_path)
     if config.embeddings_cache:
-        progress.info(f"Embeddings cache: {int(found.sum())} of {len(found)} patches found, {len(todo)} to compute")
+        info_every(progress, "embeddings cache", 0.0,
+                   f"Embeddings cache: {int(found.sum())} of {len(found)} patches of {name} found, {len(todo)} to compute")
     done: list[np.ndarray] = []  # positions into `included`, one array per computed batch
     computed: list[np.ndarray] = []
     n_done, start = 0, time.perf_counter()
@@ -68,9 +70,9 @@ def compute_embeddings(
             done.append(todo[positions])
             n_done += len(positions)
             progress.set_fraction(n_done / len(todo))
-            if len(done) % 10 == 1:
-                rate = n_done / max(time.perf_counter() - start, 1e-9)
-                progress.info(f"Embedded {n_done}/{len(todo)} patches ({rate:.1f} patches/s)")
+            rate = n_done / max(time.perf_counter() - start, 1e-9)  # a line per 5 % of the run, not per batch
+            info_every(progress, "embedded", n_done / len(todo),
+                       f"Embedded {n_done:,} of {len(todo):,} patches of {name} ({rate:.1f} patches/s)")
     finally:
         if computed and config.embeddings_cache:
             idx = np.concatenate(done)
