@@ -3,18 +3,22 @@ the frame of every run (outputs checked first, staged while it works, committed 
 import functools
 import importlib.util
 
-from qgis.core import QgsProcessingAlgorithm, QgsProcessingException
-from qgis.PyQt.QtCore import QCoreApplication
+from qgis.core import QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingOutputHtml
+from qgis.PyQt.QtCore import QCoreApplication, QThread, QTimer
+from qgis.PyQt.QtGui import QIcon
 
 from ..balance_core.dependencies import install_message, missing_for
 from ..balance_core.errors import BalanceError
 from ..balance_core.staged_outputs import StagedOutputs, staging
 from .destinations import check_destinations
+from .algorithm_info import (MAIN_GROUP, MAIN_GROUP_ID, STEP_GROUP, STEP_GROUP_ID, help_url, icon_path, in_step_group,
+                             tags)
 from .interrupt import cancel_on_interrupt
+from .output_names import input_label, name_report_later, rename_results
 from .parameters import check_all_loaded
 from .patch_layer import safe_source_name
 
-GROUP, GROUP_ID = "Balanced sampling", "balancedsampling"
+GROUP, GROUP_ID = MAIN_GROUP, MAIN_GROUP_ID  # the four steps go in STEP_GROUP (algorithm_info)
 
 
 def guarded_run(process_algorithm):
@@ -32,6 +36,7 @@ def guarded_run(process_algorithm):
         problem = check_destinations(self, parameters, context)
         if problem:
             raise QgsProcessingException(problem)
+        self.run_label = input_label(self, parameters, context)  # names this run's outputs (output_names)
         try:
             with cancel_on_interrupt(feedback), staging(StagedOutputs()) as outputs:
                 results = process_algorithm(self, parameters, context, feedback)
@@ -40,6 +45,9 @@ def guarded_run(process_algorithm):
                 outputs.commit()
         except BalanceError as exc:
             raise QgsProcessingException(str(exc)) from exc
+        for output in self.outputDefinitions():  # the Results Viewer lists HTML outputs: name this run's
+            if isinstance(output, QgsProcessingOutputHtml) and results.get(output.name()):
+                name_report_later(results[output.name()], output.description(), self.run_label)
         return results
 
     return run
@@ -58,14 +66,34 @@ class PatchBalancerAlgorithm(QgsProcessingAlgorithm):
     def createInstance(self):
         return type(self)()
 
+    def postProcessAlgorithm(self, context, feedback):  # noqa: N802 (QGIS)
+        # On the main thread, just before the algorithm dialog adds the HTML outputs to the Results Viewer
+        # under their descriptions: rename them right after (output_names).
+        app = QCoreApplication.instance()
+        if app is not None and QThread.currentThread() == app.thread():  # a model's child may run elsewhere
+            QTimer.singleShot(0, rename_results)
+        return {}
+
     def tr(self, text: str) -> str:
         return QCoreApplication.translate(type(self).__name__, text)
 
     def group(self):
-        return self.tr(GROUP)
+        return self.tr(STEP_GROUP if in_step_group(self.name()) else GROUP)
 
     def groupId(self):
-        return GROUP_ID
+        return STEP_GROUP_ID if in_step_group(self.name()) else GROUP_ID
+
+    def icon(self):
+        return QIcon(icon_path(self.name()))
+
+    def svgIconPath(self):  # noqa: N802 (QGIS)
+        return icon_path(self.name())
+
+    def tags(self):
+        return [self.tr(tag) for tag in tags(self.name())]
+
+    def helpUrl(self):  # noqa: N802 (QGIS)
+        return help_url(self.name())
 
     def canExecute(self):
         """Every algorithm runs on what QGIS ships (numpy, GDAL's bindings) with some settings; what a given

@@ -50,7 +50,13 @@ class Destination:
 
 def sink_destination(alg, parameters, key, context) -> Destination:
     value = parameters.get(key)
-    dest = alg.parameterAsOutputLayer(parameters, key, context) or ""
+    probe = value
+    if isinstance(value, QgsProcessingOutputLayerDefinition) and value.destinationProject is not None:
+        # parameterAsOutputLayer registers its answer as a layer to load when the value names a project: a
+        # "memory:Balanced patches" that QGIS cannot load ("The following layers were not correctly generated")
+        probe = QgsProcessingOutputLayerDefinition(value)
+        probe.destinationProject = None
+    dest = alg.parameterAsOutputLayer({**parameters, key: probe}, key, context) or ""
     if not dest or dest.startswith("memory:"):
         return Destination(key, "memory", value=value)
     match = OGR_TABLE.match(dest)

@@ -290,6 +290,10 @@ def _load_when_asked(alg, context, dest, final_id, renderer, layer_name, aliases
 
 def _style_when_loaded(alg, context, dest_id, renderer, layer_name, aliases, properties) -> None:
     if context.willLoadLayerOnCompletion(dest_id):
-        styler = PatchLayerStyler(renderer, layer_name, aliases, properties)
+        # QGIS names the layer after its file or its output's description: the description is the name that
+        # needs what tells runs apart (output_names)
+        definition = alg.parameterDefinition(context.layerToLoadOnCompletionDetails(dest_id).outputName)
+        description = definition.description() if definition is not None else layer_name
+        styler = PatchLayerStyler(renderer, description, aliases, properties, getattr(alg, "run_label", ""))
         alg.stylers.append(styler)
         context.layerToLoadOnCompletionDetails(dest_id).setPostProcessor(styler)
