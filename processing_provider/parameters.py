@@ -65,16 +65,17 @@ def add_raster_inputs(alg):
         "Integer class labels, one mask per image, each on exactly its image's pixel grid (same CRS, size, origin "
         "and pixel size). Band 1 is read. Rasters may differ in size between pairs.")
     add(alg, QgsProcessingParameterEnum("PAIRING", tr("Pair images and masks by"), options=[
-            tr("File name (tile_07_rgb.tif ↔ tile_07_mask.tif)"), tr("Order in the lists")], defaultValue=0),
-        "By file name: names must be equal once folder, extension and words like image/rgb/mask/label are removed; "
+            tr("File name"), tr("Order in the lists")], defaultValue=0),
+        "By file name: names must be equal once folder, extension and words like image/rgb/mask/label are removed "
+        "(tile_07_rgb.tif ↔ tile_07_mask.tif); "
         "a single image and a single mask always pair. By order: the n-th image goes with the n-th mask.")
-    add(alg, QgsProcessingParameterFile("IMAGE_FOLDER", tr("Image folder (instead of the image list)"),
+    add(alg, QgsProcessingParameterFile("IMAGE_FOLDER", tr("Image folder"),
                                         QgsProcessingParameterFile.Folder, optional=True),
-        "Every raster file (.tif, .tiff, .vrt, .img, .jp2, .png) in this folder is an image; masks come from the mask "
-        "folder and pair by file name.")
-    add(alg, QgsProcessingParameterFile("MASK_FOLDER", tr("Mask folder (instead of the mask list)"),
+        "Instead of the image list: every raster file (.tif, .tiff, .vrt, .img, .jp2, .png) in this folder is an "
+        "image; masks come from the mask folder and pair by file name.")
+    add(alg, QgsProcessingParameterFile("MASK_FOLDER", tr("Mask folder"),
                                         QgsProcessingParameterFile.Folder, optional=True),
-        "The folder holding one mask per image of the image folder, paired by file name.")
+        "Instead of the mask list: the folder holding one mask per image of the image folder, paired by file name.")
 
 
 def _layer_paths(alg, parameters, key, context, role):
@@ -149,13 +150,13 @@ def add_aoi_params(alg):
 
 def add_composition_params(alg):
     tr = alg.tr
-    add(alg, _optional_number(alg, "NODATA", "Mask nodata value (empty = the band's own)", Integer),
+    add(alg, _optional_number(alg, "NODATA", "Mask nodata value", Integer),
         "Mask value meaning 'no label'. Empty uses the mask band's nodata value. Class 0 is an ordinary class unless you name it here.")
-    add(alg, QgsProcessingParameterBoolean("IGNORE_BAND_NODATA", tr("Ignore the mask band's nodata value"), False),
+    add(alg, QgsProcessingParameterBoolean("IGNORE_BAND_NODATA", tr("Ignore the mask's own nodata value"), False),
         "Tick for masks that wrongly declare their background class as nodata: that value then counts as a class.")
-    add(alg, QgsProcessingParameterBoolean("EXCLUDE_BORDER_NODATA", tr("Exclude patches with nodata on their border"), True),
+    add(alg, QgsProcessingParameterBoolean("EXCLUDE_BORDER_NODATA", tr("Exclude patches with border nodata"), True),
         "Excludes a patch when any mask pixel on its border is nodata (typically the edge of the labelled area).")
-    add(alg, QgsProcessingParameterBoolean("EXCLUDE_BLACK_BORDER", tr("Exclude patches with black image pixels on their border"), True),
+    add(alg, QgsProcessingParameterBoolean("EXCLUDE_BLACK_BORDER", tr("Exclude patches with a black border"), True),
         "Excludes a patch when any image pixel on its border is black in every band (a collar outside the scene).")
     add(alg, QgsProcessingParameterNumber("BLACK_TOLERANCE", tr("Black tolerance"), Double, 0.0, minValue=0.0),
         "A pixel is black when every band is at most this value.")
@@ -163,14 +164,15 @@ def add_composition_params(alg):
         "Excludes a patch when any of its image pixels is nodata: NaN, or the value the image band declares as "
         "nodata, in any band (QGIS draws such pixels transparent). A hole in the image is not 'visually unique'. "
         "Unticked, such pixels are embedded as 0 (black).")
-    add(alg, _optional_number(alg, "MIN_ENTROPY", "Minimum class entropy (nats, empty = none)", Double, 0.0),
-        "Excludes patches whose class entropy is below this value (0 = a single class). Empty keeps all.")
-    add(alg, _optional_number(alg, "MAX_NODATA_RATIO", "Maximum nodata ratio (0–1, empty = none)", Double, 0.0, 1.0),
-        "Excludes patches whose share of nodata pixels is above this value. Patches with no labelled pixel are always excluded.")
+    add(alg, _optional_number(alg, "MIN_ENTROPY", "Minimum class entropy", Double, 0.0),
+        "Excludes patches whose class entropy (in nats) is below this value (0 = a single class). Empty keeps all.")
+    add(alg, _optional_number(alg, "MAX_NODATA_RATIO", "Maximum nodata ratio", Double, 0.0, 1.0),
+        "Excludes patches whose share of nodata pixels (0–1) is above this value; empty keeps all. Patches with no "
+        "labelled pixel are always excluded.")
 
 
 def add_class_map_param(alg):
-    add(alg, QgsProcessingParameterFile("CLASS_MAP", alg.tr("Class names and colours (file)"), extension="", optional=True),
+    add(alg, QgsProcessingParameterFile("CLASS_MAP", alg.tr("Class names and colours"), extension="", optional=True),
         "Optional text file, one class per line: value,name,#rrggbb (or QGIS's exported colour map: "
         "value,r,g,b,alpha,label). Without it, names and colours come from the mask layer's paletted / unique-values "
         "style, the mask file's attribute table or colour table, or the input patch layer. Used in field aliases, "
@@ -195,18 +197,20 @@ def add_cluster_params(alg):
     add(alg, QgsProcessingParameterNumber("K", tr("Fixed number of clusters (0 = elbow)"), Integer, 0, minValue=0),
         "Use exactly this K instead of the elbow of the inertia curve.")
     add(alg, QgsProcessingParameterNumber("SEED", tr("Random seed"), Integer, 42, minValue=0),
-        "Seed of KMeans (and of the approximate neighbour search): the same inputs and seed give the same weights.")
+        "Starting point of KMeans's random choices (and of the approximate neighbour search): the same inputs and "
+        "number give the same weights.")
 
 
 def add_target_params(alg):
     """TARGET and BALANCE_STRENGTH: where class_balance takes the class shares (the weights step and the planner)."""
     tr = alg.tr
-    add(alg, QgsProcessingParameterString("TARGET", tr("Target class shares (class_balance)"), defaultValue="uniform"),
-        "uniform: equal shares for the classes present; sqrt: shares in proportion to the square root of the raw "
-        "shares (a gentler target); or per class, value:share pairs such as 1:0.3,2:0.2 (classes not listed share "
+    add(alg, QgsProcessingParameterString("TARGET", tr("Target class shares"), defaultValue="uniform"),
+        "class_balance only. uniform: equal shares for the classes present; sqrt: shares in proportion to the "
+        "square root of the raw shares (a gentler target); or per class, value:share pairs such as 1:0.3,2:0.2 "
+        "(classes not listed share "
         "the rest in proportion to their raw shares). When the cap does not let a class reach its target, the "
         "weights get as close as any weights can and the log names the classes that limit the balance.")
-    add(alg, QgsProcessingParameterNumber("BALANCE_STRENGTH", tr("Balance strength (0 = raw shares, 1 = target)"),
+    add(alg, QgsProcessingParameterNumber("BALANCE_STRENGTH", tr("Balance strength (0–1)"),
                                           Double, 1.0, minValue=0.0, maxValue=1.0),
         "How far class_balance moves the class shares from the raw ones towards the target (geometrically): "
         "0 keeps the raw shares, 0.5 goes half way on a log scale, 1 aims at the target.")
@@ -215,9 +219,9 @@ def add_target_params(alg):
 def add_weight_params(alg):
     tr = alg.tr
     add(alg, QgsProcessingParameterEnum("SAMPLING_METHOD", tr("Sampling method"), options=[
-            tr("Default (class_balance; uniqueness_only without masks)")] + list(SAMPLING_METHODS),
+            tr("default (class_balance)")] + list(SAMPLING_METHODS),
             defaultValue=0),
-        "class_balance (the default whenever class composition is computed): weights set so that the class shares "
+        "default: class_balance whenever class composition is computed, else uniqueness_only. class_balance: weights set so that the class shares "
         "of the labelled pixels one epoch draws reach the target below, under the oversampling cap, as close as "
         "possible to equal weights (or, with visual uniqueness, to weights that favour unique patches). "
         "For comparison: repeat_factor (LVIS repeat-factor sampling: a patch is repeated √(threshold / share of "
@@ -227,10 +231,10 @@ def add_weight_params(alg):
         "the raw scores, composition_only, uniqueness_only. The rank methods never draw a patch much more than "
         "twice as often as average. A method needing a signal that is not computed is refused before any work.")
     add_target_params(alg)
-    add(alg, QgsProcessingParameterNumber("RFS_THRESHOLD", tr("Repeat-factor threshold (repeat_factor)"), Double, 0.3,
+    add(alg, QgsProcessingParameterNumber("RFS_THRESHOLD", tr("Repeat-factor threshold"), Double, 0.3,
                                           minValue=0.0001, maxValue=1.0),
         "repeat_factor only: classes held by more than this fraction of the patches are not repeated.", advanced=True)
-    add(alg, _optional_number(alg, "MAX_OVERSAMPLING", "Oversampling cap (× the mean weight)", Double, 1.0),
+    add(alg, _optional_number(alg, "MAX_OVERSAMPLING", "Oversampling cap", Double, 1.0),
         "No patch is drawn more than this many times as often as the average patch. Empty: 5 for class_balance, "
         "no cap for the other methods. Weights are capped and scaled so that their mean over all rows is 1: each "
         "weight is then the patch's expected draws per epoch of WeightedRandomSampler(num_samples = number of rows). "
@@ -243,8 +247,8 @@ def add_embedding_params(alg):
         "dinov2-small, dinov2-base or dinov2-large (facebook/dinov2-* on Hugging Face, downloaded once), "
         "any Hugging Face model id, a local model folder (offline use: config.json + model.safetensors), "
         "or 'descriptor': a weights-free colour/texture/layout descriptor — fast, but less semantic than DINOv2.")
-    add(alg, QgsProcessingParameterString("BANDS", tr("Image bands for the embedder (e.g. 4,3,2)"), optional=True),
-        "One band (shown as grey) or three bands (as red, green, blue), 1-based, comma-separated. Empty: the first "
+    add(alg, QgsProcessingParameterString("BANDS", tr("Image bands (e.g. 4,3,2)"), optional=True),
+        "The bands the embedder sees: one band (shown as grey) or three bands (as red, green, blue), 1-based, comma-separated. Empty: the first "
         "three, or band 1 for a one-band image. Non-8-bit bands are scaled by their 2nd–98th percentiles per image.",
         advanced=True)
     add(alg, QgsProcessingParameterNumber("BATCH_SIZE", tr("Batch size"), Integer, 32, minValue=1),
@@ -505,6 +509,8 @@ def checked_parameters(alg, parameters, context, qgis_check, **fixed):
         ok, message = qgis_check(parameters, context)
         if not ok:
             return False, message
+        if alg.parameterDefinition("IMAGE") is not None and alg.parameterDefinition("IMAGE_FOLDER") is not None:
+            raster_pairs(alg, parameters, context)  # no rasters, or rasters that do not pair: said before the run
         problem = settings_problem(alg, parameters, context, **fixed)
         return not problem, safe_source_name(problem)
     except (QgsProcessingException, BalanceError) as exc:

@@ -1,7 +1,9 @@
 """Writes models/patch_balancer_chain.model3: the four steps chained for QGIS's Graphical Modeler.
 
-Run with `make model` after changing an algorithm's parameters; the test suite runs the
-committed file through processing.run.
+Every setting of every step is stored (the model's inputs where it has one, else the step's own
+default), so the model opens valid: the Modeler marks a step red when a mandatory setting has no
+value, defaults included. Run `make model` after changing an algorithm's parameters; the tests check
+that the committed file validates against the running plugin and run it through processing.run.
 """
 import os
 import sys
@@ -11,66 +13,104 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["QT_HASH_SEED"] = "0"  # stable XML attribute order, so regenerating gives no spurious diff
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "models" / "patch_balancer_chain.model3"
+sys.path.insert(0, str(REPO / "scripts"))
+
+# (child id, algorithm, x position)
+STEPS = (("grid", "createpatchgrid", 120), ("composition", "computeclasscomposition", 380),
+         ("uniqueness", "computevisualuniqueness", 640), ("weights", "computesamplerweights", 900))
+# model output name → (child id, the child's output)
+OUTPUTS = {"Balanced patches": ("weights", "OUTPUT"), "Sampler CSV": ("weights", "OUTPUT_CSV"),
+           "Balance report": ("weights", "REPORT"), "Loss class weights": ("weights", "LOSS_WEIGHTS")}
 
 
-def build_model():
+def build_model(registry=None):
+    """The model; `registry` (QGIS's processing registry with the plugin's provider) gives each step's defaults."""
     from qgis.core import (
+        QgsApplication,
         QgsProcessing,
+        QgsProcessingDestinationParameter,
         QgsProcessingModelAlgorithm,
         QgsProcessingModelChildAlgorithm,
         QgsProcessingModelChildParameterSource as Source,
         QgsProcessingModelOutput,
         QgsProcessingModelParameter,
-        QgsProcessingParameterFileDestination,
+        QgsProcessingParameterDefinition,
+        QgsProcessingParameterFile,
         QgsProcessingParameterMultipleLayers,
         QgsProcessingParameterNumber,
         QgsProcessingParameterString,
     )
     from qgis.PyQt.QtCore import QPointF
 
+    registry = registry or QgsApplication.processingRegistry()
     model = QgsProcessingModelAlgorithm("Balanced sampling chain", "Patch Balancer", "patchbalancerchain")
-    model.setHelpContent({"ALG_DESC": "Create patch grid → class composition → visual uniqueness → sampler weights. "
-                                      "Open it in the Graphical Modeler to change any step's settings."})
+    model.setHelpContent({
+        "ALG_DESC": "The four steps of Patch Balancer in a row: create patch grid → class composition → visual "
+                    "uniqueness → sampler weights. Open it in the Graphical Modeler to change any step's settings "
+                    "(each holds the step's defaults), or add steps between them.",
+        "images": "The imagery: one raster or several tiles.",
+        "masks": "Integer class labels, one mask per image, on its image's pixel grid.",
+        "patch_size": "Side of the square patches, in pixels.",
+        "embedder": "dinov2-small (downloaded once), a local model folder, or 'descriptor' (no model, no download).",
+        "max_oversampling": "No patch is drawn more than this many times as often as the average patch.",
+        "class_map": "Optional text file, one class per line: value,name,#rrggbb.",
+    })
     inputs = [
-        QgsProcessingParameterMultipleLayers("images", "Image rasters", QgsProcessing.TypeRaster),
-        QgsProcessingParameterMultipleLayers("masks", "Label mask rasters", QgsProcessing.TypeRaster),
+        QgsProcessingParameterMultipleLayers("images", "Image raster(s)", QgsProcessing.TypeRaster),
+        QgsProcessingParameterMultipleLayers("masks", "Label mask raster(s)", QgsProcessing.TypeRaster),
         QgsProcessingParameterNumber("patch_size", "Patch size (pixels)", QgsProcessingParameterNumber.Integer, 256,
                                      minValue=1),
         QgsProcessingParameterString("embedder", "Embedder", "dinov2-small"),
         QgsProcessingParameterNumber("max_oversampling", "Oversampling cap", QgsProcessingParameterNumber.Double, 5.0,
                                      minValue=1.0),
+        QgsProcessingParameterFile("class_map", "Class names and colours", QgsProcessingParameterFile.File, "",
+                                   optional=True),
     ]
     for i, param in enumerate(inputs):
         component = QgsProcessingModelParameter(param.name())
-        component.setPosition(QPointF(120, 60 + 70 * i))
+        component.setDescription(param.description())
+        component.setPosition(QPointF(120 + 260 * (i % 3), 60 + 90 * (i // 3)))
         model.addModelParameter(param, component)
 
-    def step(child_id, algorithm, x, sources, outputs=()):
-        child = QgsProcessingModelChildAlgorithm(f"patchbalancer:{algorithm}")
+    linked = {
+        "grid": {"IMAGE": Source.fromModelParameter("images"), "MASK": Source.fromModelParameter("masks"),
+                 "PATCH_SIZE": Source.fromModelParameter("patch_size")},
+        "composition": {"INPUT": Source.fromChildOutput("grid", "OUTPUT"),
+                        "CLASS_MAP": Source.fromModelParameter("class_map")},
+        "uniqueness": {"INPUT": Source.fromChildOutput("composition", "OUTPUT"),
+                       "EMBEDDER": Source.fromModelParameter("embedder")},
+        "weights": {"INPUT": Source.fromChildOutput("uniqueness", "OUTPUT"),
+                    "MAX_OVERSAMPLING": Source.fromModelParameter("max_oversampling")},
+    }
+    for child_id, algorithm_id, x in STEPS:
+        algorithm = registry.algorithmById(f"patchbalancer:{algorithm_id}")
+        if algorithm is None:
+            raise RuntimeError(f"patchbalancer:{algorithm_id} is not registered: load the plugin's provider first")
+        child = QgsProcessingModelChildAlgorithm(algorithm.id())
         child.setChildId(child_id)
-        child.setDescription(child_id)
-        child.setPosition(QPointF(x, 420))
-        for key, source in sources.items():
-            child.addParameterSources(key, [source])
-        child.setModelOutputs({name: _output(name, child_id, key) for name, key in outputs})
+        child.setDescription(algorithm.displayName())
+        child.setPosition(QPointF(x, 330))
+        sources = dict(linked[child_id])
+        for param in algorithm.parameterDefinitions():
+            name = param.name()
+            if name in sources or isinstance(param, QgsProcessingDestinationParameter):
+                continue
+            if param.flags() & QgsProcessingParameterDefinition.FlagOptional and param.defaultValue() is None:
+                continue  # an empty optional setting: nothing to store
+            sources[name] = Source.fromStaticValue(param.defaultValue())
+        for name in sorted(sources):
+            child.addParameterSources(name, [sources[name]])
+        outputs = {}
+        for output_name, (output_child, key) in OUTPUTS.items():
+            if output_child == child_id:
+                output = QgsProcessingModelOutput(output_name, output_name)
+                output.setChildId(child_id)
+                output.setChildOutputName(key)
+                output.setMandatory(key == "OUTPUT")
+                output.setPosition(QPointF(x + 60, 460 + 50 * len(outputs)))
+                outputs[output_name] = output
+        child.setModelOutputs(outputs)
         model.addChildAlgorithm(child)
-
-    def _output(name, child_id, key):
-        output = QgsProcessingModelOutput(name)
-        output.setChildId(child_id)
-        output.setChildOutputName(key)
-        return output
-
-    step("grid", "createpatchgrid", 120, {"IMAGE": Source.fromModelParameter("images"),
-                                          "MASK": Source.fromModelParameter("masks"),
-                                          "PATCH_SIZE": Source.fromModelParameter("patch_size"),
-                                          "OUTPUT": Source.fromStaticValue("TEMPORARY_OUTPUT")})
-    step("composition", "computeclasscomposition", 380, {"INPUT": Source.fromChildOutput("grid", "OUTPUT")})
-    step("uniqueness", "computevisualuniqueness", 640, {"INPUT": Source.fromChildOutput("composition", "OUTPUT"),
-                                                        "EMBEDDER": Source.fromModelParameter("embedder")})
-    step("weights", "computesamplerweights", 900, {"INPUT": Source.fromChildOutput("uniqueness", "OUTPUT"),
-                                                   "MAX_OVERSAMPLING": Source.fromModelParameter("max_oversampling")},
-         outputs=[("Balanced patches", "OUTPUT"), ("Sampler CSV", "OUTPUT_CSV"), ("Balance report", "REPORT")])
     return model
 
 
@@ -79,10 +119,23 @@ def main():
 
     app = QgsApplication([], False)
     app.initQgis()
+    from plugin_package import load_plugin_package
+
+    load_plugin_package()
+    from patch_balancer.processing_provider.provider import PatchBalancerProvider
+
+    provider = PatchBalancerProvider()
+    QgsApplication.processingRegistry().addProvider(provider)
+    model = build_model()
+    ok, issues = model.validate()
+    if not ok:
+        sys.exit("the model does not validate:\n" + "\n".join(issues))
     OUT.parent.mkdir(exist_ok=True)
-    if not build_model().toFile(str(OUT)):
+    if not model.toFile(str(OUT)):
         sys.exit(f"could not write {OUT}")
-    print(f"Model: {OUT}")
+    print(f"Model: {OUT} (valid)")
+    QgsApplication.processingRegistry().removeProvider(provider)
+    del model
     app.exitQgis()
 
 

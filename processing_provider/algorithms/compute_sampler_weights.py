@@ -27,17 +27,18 @@ class ComputeSamplerWeightsAlgorithm(PatchBalancerAlgorithm):
 
     def shortHelpString(self):
         return self.tr(
-            "Turns the patches' signals into one <b>sampler_weight</b>. The signals come from the layer's fields: "
-            "class composition from the c_&lt;value&gt; fractions (or a class_dist_json text, as the reference's "
-            "dataset_explorer tables hold it: any QGIS vector source works, PostGIS included — connect through a "
-            "QGIS connection with an authentication configuration, so no password is stored or logged), visual "
-            "uniqueness from uniqueness_score. Compositions are clustered (centred log-ratio → KMeans); the "
-            "sampling method combines the signals on tie-aware ranks; an optional cap limits oversampling. Patches "
-            "with excluded = 1 (or no labelled pixel) get 0, all others at least a small floor.<br><br>"
+            "Gives every patch a <b>sampler_weight</b>: how many times per epoch WeightedRandomSampler draws it, on "
+            "average. Reads the class composition from the c_&lt;value&gt; fraction fields (or a class_dist_json "
+            "text) and visual uniqueness from uniqueness_score. Any QGIS vector source with these fields works: "
+            "the output of step 2 or 3, a CSV of patch records, or a PostGIS table (connect through a QGIS "
+            "connection with an authentication configuration, so no password is stored or logged). By default "
+            "(class_balance) the weights bring the drawn class shares as close to the target as the oversampling "
+            "cap allows. Patches with excluded = 1 (or nothing labelled) are never drawn.<br><br>"
             "<b>Balanced patches</b>: the input fields plus freq_cluster_id/size/weight (with composition) and "
-            "sampler_weight, graduated by weight. <b>Sampler CSV</b>: the same plus class_dist_json, for "
-            "WeightedRandomSampler. <b>Balance report</b>: HTML with the per-class shares raw vs weighted, a weight "
-            "histogram, the effective sample size, the largest oversampling factor and the clusters.")
+            "sampler_weight, coloured by draws per epoch. <b>Sampler CSV</b>: the same plus class_dist_json, for "
+            "WeightedRandomSampler. <b>Balance report</b>: per class the share raw, targeted and drawn, and the loss "
+            "weights; a weight histogram; the effective sample size. <b>Loss class weights</b>: JSON for "
+            "torch.nn.CrossEntropyLoss(weight=…).")
 
     def initAlgorithm(self, config=None):
         add_patch_input(self, "Patches with c_<value> fraction fields (or class_dist_json) and/or uniqueness_score, "
