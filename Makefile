@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP_INSTALL := $(PY) -m pip install --disable-pip-version-check -q -c constraints.txt
 
-.PHONY: all setup demo test test-core bench model clean
+.PHONY: all setup demo test test-core bench model package check-package clean
 
 all: demo
 
@@ -37,5 +37,13 @@ bench: setup
 model: setup
 	$(PY) scripts/make_model.py
 
+# The plugin ZIP for the QGIS plugin repository / Install from ZIP: dist/patch_balancer-<version>.zip
+package:
+	$(SYSTEM_PYTHON) scripts/package.py --out dist
+
+# The ZIP against the plugin repository's rules, and Bandit on it (also run by `make test`)
+check-package: setup package
+	$(PY) scripts/check_package.py dist/patch_balancer-$$($(SYSTEM_PYTHON) -c "import sys; sys.path.insert(0, 'scripts'); import package; print(package.version())").zip
+
 clean:
-	rm -rf $(VENV) .qgis demo_output test_output .pytest_cache .hypothesis
+	rm -rf $(VENV) .qgis demo_output test_output .pytest_cache .hypothesis dist

@@ -51,12 +51,29 @@ class StandInIface(QObject):
     def mapLayers(self):  # noqa: N802
         return QgsProject.instance().mapLayers()
 
+    def pluginManagerInterface(self):  # noqa: N802 - QGIS's plugin installer reports through it
+        return _Recorder(self.calls)
+
     def __getattr__(self, name):
         if name.startswith("_"):
             raise AttributeError(name)
 
         def record(*args, **kwargs):
             self.calls.append(name)
+            return True
+
+        return record
+
+
+class _Recorder:
+    """Accepts any call, records its name (and a message's text)."""
+
+    def __init__(self, calls):
+        self.calls = calls
+
+    def __getattr__(self, name):
+        def record(*args, **kwargs):
+            self.calls.append(name + (f": {args[0]}" if args and isinstance(args[0], str) else ""))
             return True
 
         return record
