@@ -3,6 +3,8 @@
 Fields the plugin does not own (an analyst's notes, a split column) are carried through
 every step unchanged, after the plugin's own fields.
 """
+from __future__ import annotations
+
 import functools
 import glob
 import json

@@ -12,6 +12,8 @@ The same renderer is applied when the layer loads in QGIS (a post-processor) and
 a GeoPackage as the layer's default style (`gpkg_layers.store_default_style`), so a file written
 by `qgis_process` opens styled.
 """
+from __future__ import annotations
+
 import math
 
 import numpy as np
