@@ -79,6 +79,10 @@ class BalanceConfig:
     k_neighbors: int = 5
     knn_backend: str = "auto"
     embeddings_cache: str | None = None  # Parquet file; None = no cache
+    # Embeddings computed elsewhere (Parquet: the reference's cache layout or ours), used instead of any model;
+    # matched by image path + window, never by row position (external_embeddings.py)
+    external_embeddings: str | None = None
+    workers: int = 1  # threads for the per-raster stages (one raster pair and patch size each)
 
     @property
     def effective_stride(self) -> int:
@@ -139,6 +143,8 @@ class BalanceConfig:
                 f"Sampling method {method!r} needs {signal}, which mode {self.mode!r} does not compute; "
                 f"use mode {' or '.join(repr(m) for m in fitting)}, or another sampling method."
             )
+        if self.workers < 1:
+            raise InvalidParameterError(f"The number of workers must be at least 1, got {self.workers}.")
         if self.batch_size < 1:
             raise InvalidParameterError(f"Batch size must be at least 1, got {self.batch_size}.")
         if self.k_neighbors < 1:
@@ -155,7 +161,7 @@ class BalanceConfig:
             raise InvalidParameterError(
                 f"Bands must be one band (repeated as grey) or three 1-based band numbers, got {list(self.bands)}."
             )
-        if self.needs_uniqueness and not self.embedder.strip():
+        if self.needs_uniqueness and not self.external_embeddings and not self.embedder.strip():
             raise InvalidParameterError("Choose an embedder: dinov2-small, dinov2-base, dinov2-large, "
                                         "descriptor, a Hugging Face model id or a local model folder.")
         if self.max_oversampling is not None and self.max_oversampling < 1:

@@ -7,7 +7,9 @@ after them (clusters, kNN, ranks) sees the whole table at once.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import numpy as np
@@ -112,14 +114,20 @@ def pair_groups(table: PatchTable) -> list[tuple[tuple[str, str], np.ndarray]]:
             for rows in np.split(order, bounds)]
 
 
+def window_groups(table: PatchTable) -> list[tuple[tuple[str, str], int, np.ndarray]]:
+    """Row indices of each (image_path, mask_path) and patch size, pairs in first-seen order, sizes ascending,
+    sorted by window within: the per-raster stages read one patch size at a time."""
+    out = []
+    for key, rows in pair_groups(table):
+        sizes = table["patch_size"][rows]
+        for size in np.unique(sizes):
+            out.append((key, int(size), rows[sizes == size]))
+    return out
+
+
 def check_windows(table: PatchTable, dataset: Dataset) -> None:
-    """Every window lies inside its raster and all patches share one size (edited layers may not)."""
-    sizes = np.unique(table["patch_size"])
-    if len(sizes) != 1:
-        raise InvalidParameterError(
-            f"The patches have {len(sizes)} different sizes ({', '.join(map(str, sizes[:5]))}); "
-            "one run handles one patch size: split the layer by patch_size."
-        )
+    """Every window lies inside its raster (edited layers and patch records may not). Patches may differ in size:
+    each is measured over its own window (the reference's patch records mix sizes in one run)."""
     for key, rows in pair_groups(table):
         pair = dataset[key]
         _refuse_outside(table, rows, pair.image_path, pair.width, pair.height)
@@ -174,8 +182,7 @@ def check_record_windows(table: PatchTable, progress: Progress) -> None:
 def dataset_footprints(table: PatchTable, dataset: Dataset) -> np.ndarray:
     """(n, 5, 2) closed rings of every patch, each from its own raster's transform."""
     rings = np.zeros((len(table), 5, 2), dtype=np.float64)
-    size = int(table["patch_size"][0]) if len(table) else 0
-    for key, rows in pair_groups(table):
+    for key, size, rows in window_groups(table):
         rings[rows] = footprints(dataset[key].transform, table["row_off"][rows], table["col_off"][rows], size)
     return rings
 
@@ -183,24 +190,87 @@ def dataset_footprints(table: PatchTable, dataset: Dataset) -> np.ndarray:
 PairStage = Callable[[PatchTable, RasterPair, Progress], PatchTable]
 
 
-def per_pair(table: PatchTable, dataset: Dataset, stage: PairStage, progress: Progress) -> list[tuple[np.ndarray, PatchTable]]:
-    """Run a per-raster stage on each pair's rows; returns (row indices, stage output) per pair."""
-    groups = pair_groups(table)
+def per_pair(table: PatchTable, dataset: Dataset, stage: PairStage, progress: Progress,
+             workers: int = 1) -> list[tuple[np.ndarray, PatchTable]]:
+    """Run a per-raster stage on the rows of each pair and patch size (one size per call: the stage reads the
+    size from its rows); returns (row indices, stage output) per group, in group order.
+
+    With `workers` > 1 the groups run in that many threads (GDAL releases the GIL while it reads and
+    decodes); each group opens its own datasets, so no dataset is shared between threads."""
+    groups = window_groups(table)
     total = max(len(table), 1)
-    done, out = 0, []
-    for key, rows in groups:
-        sub = SubProgress(progress, done / total, (done + len(rows)) / total)
-        out.append((rows, stage(table.take(rows), dataset[key], sub)))
-        done += len(rows)
-    return out
+    if workers <= 1 or len(groups) <= 1:
+        done, out = 0, []
+        for key, _, rows in groups:
+            sub = SubProgress(progress, done / total, (done + len(rows)) / total)
+            out.append((rows, stage(table.take(rows), dataset[key], sub)))
+            done += len(rows)
+        return out
+    shared = _SharedProgress(progress, [len(rows) / total for _, _, rows in groups])
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pair-stage") as pool:
+        futures = [pool.submit(stage, table.take(rows), dataset[key], shared.part(i))
+                   for i, (key, _, rows) in enumerate(groups)]
+        try:
+            results = [f.result() for f in futures]
+        except BaseException:
+            shared.stop()  # the other groups stop at their next cancellation check
+            raise
+    return [(rows, result) for (_, _, rows), result in zip(groups, results)]
+
+
+class _SharedProgress:
+    """One progress fed by stages running in threads: each reports its own fraction, weighted by its share of
+    the rows; messages reach the parent once each (every group of a raster would repeat the same warning)."""
+
+    def __init__(self, parent: Progress, shares: Sequence[float]) -> None:
+        self.parent, self.shares = parent, list(shares)
+        self.fractions = [0.0] * len(self.shares)
+        self.lock = threading.Lock()
+        self.seen: set[tuple[str, str]] = set()
+        self.stopped = False
+
+    def part(self, index: int) -> "_PartProgress":
+        return _PartProgress(self, index)
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def report(self, index: int, fraction: float) -> None:
+        with self.lock:
+            self.fractions[index] = min(max(fraction, 0.0), 1.0)
+            self.parent.set_fraction(sum(s * f for s, f in zip(self.shares, self.fractions)))
+
+    def message(self, kind: str, text: str) -> None:
+        with self.lock:
+            if (kind, text) in self.seen:
+                return
+            self.seen.add((kind, text))
+            (self.parent.warning if kind == "warning" else self.parent.info)(text)
+
+
+class _PartProgress:
+    def __init__(self, shared: _SharedProgress, index: int) -> None:
+        self.shared, self.index = shared, index
+
+    def set_fraction(self, fraction: float) -> None:
+        self.shared.report(self.index, fraction)
+
+    def cancelled(self) -> bool:
+        return self.shared.stopped or self.shared.parent.cancelled()
+
+    def info(self, message: str) -> None:
+        self.shared.message("info", message)
+
+    def warning(self, message: str) -> None:
+        self.shared.message("warning", message)
 
 
 def measure_dataset_composition(
     table: PatchTable, dataset: Dataset, config: BalanceConfig, progress: Progress
 ) -> PatchTable:
     """Class counts and border measurements of every patch; classes are the union over all masks."""
-    config = _with_table_patch_size(config, table)
-    parts = per_pair(table, dataset, lambda t, pair, p: measure_composition(t, pair, config, p), progress)
+    parts = per_pair(table, dataset, lambda t, pair, p: measure_composition(t, pair, _with_table_patch_size(config, t), p),
+                     progress, config.workers)
     class_values = np.unique(np.concatenate([t.class_values for _, t in parts])) if parts else np.zeros(0, np.int64)
     counts = np.zeros((len(table), len(class_values)), dtype=np.int64)
     new_columns = ("class_entropy", "nodata_ratio", "border_nodata", "border_black", "image_nodata",
@@ -214,7 +284,7 @@ def measure_dataset_composition(
 
 
 def _with_table_patch_size(config: BalanceConfig, table: PatchTable) -> BalanceConfig:
-    """The stages read the patch size from the config; a layer's own patch_size wins."""
+    """The stages read the patch size from the config; the rows' own patch_size wins (one size per group)."""
     size = int(table["patch_size"][0]) if len(table) else config.patch_size
     return config if size == config.patch_size else replace(config, patch_size=size)
 
@@ -223,9 +293,9 @@ def embed_dataset(
     table: PatchTable, dataset: Dataset, config: BalanceConfig, progress: Progress, embedder: Embedder | None = None
 ) -> PatchTable:
     """The `embedding` column over all pairs, with one embedder (the model loads once)."""
-    config = _with_table_patch_size(config, table)
     embedder = embedder or make_embedder(config)
-    parts = per_pair(table, dataset, lambda t, pair, p: compute_embeddings(t, pair, config, p, embedder), progress)
+    parts = per_pair(table, dataset, lambda t, pair, p: compute_embeddings(t, pair, _with_table_patch_size(config, t), p,
+                                                                           embedder), progress)
     width = max(t["embedding"].shape[1] for _, t in parts)
     column = np.full((len(table), width), np.nan, dtype=np.float32)
     for rows, embedded in parts:

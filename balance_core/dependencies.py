@@ -97,7 +97,9 @@ def needed_modules(config) -> List[Tuple[str, str]]:
         needs += [("sklearn", f"sampling method {method} (composition clusters)"),
                   ("scipy", f"sampling method {method} (composition clusters)")]
     if config.needs_uniqueness:
-        if config.embedder.strip().lower() != "descriptor":
+        if getattr(config, "external_embeddings", None):  # read, not computed: no model
+            needs.append(("pyarrow", "the external embeddings (Parquet)"))
+        elif config.embedder.strip().lower() != "descriptor":
             needs += [("torch", f"embedder {config.embedder}"), ("transformers", f"embedder {config.embedder}")]
         if config.embeddings_cache:
             needs.append(("pyarrow", "the embeddings cache"))

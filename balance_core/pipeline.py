@@ -17,7 +17,9 @@ from .dependencies import MENU_PATH, clusters_needed, clusters_possible
 from .embeddings import Embedder
 from .errors import AllExcludedError, InvalidParameterError
 from .exclusion import apply_exclusions, require_included
+from .external_embeddings import ExternalEmbeddings, attach_embeddings, read_parquet
 from .progress import NullProgress, Progress, SubProgress, check_cancelled
+from .splits import SPLIT_FIELD, weigh_training_split
 from .table import PatchTable
 from .uniqueness import compute_uniqueness
 from .weights import compute_weights
@@ -44,19 +46,32 @@ def composition_step(table: PatchTable, dataset: Dataset, config: BalanceConfig,
 
 
 def uniqueness_step(
-    table: PatchTable, dataset: Dataset, config: BalanceConfig, progress: Progress, embedder: Embedder | None = None
+    table: PatchTable, dataset: Dataset | None, config: BalanceConfig, progress: Progress,
+    embedder: Embedder | None = None, external: ExternalEmbeddings | None = None,
 ) -> PatchTable:
-    """Embeddings of the included patches (cache first), then their kNN uniqueness over the whole dataset."""
+    """Embeddings of the included patches (cache first), then their kNN uniqueness over the whole dataset.
+
+    Embeddings computed elsewhere (`external`, or the Parquet file `config.external_embeddings`) are matched to
+    the patches by image path and window and used instead of a model: no raster is read."""
+    if external is None and config.external_embeddings:
+        external = read_parquet(config.external_embeddings)
+    if external is not None:
+        table = attach_embeddings(table, external, progress)
+        return compute_uniqueness(table, config, SubProgress(progress, 0.1, 1.0))
     check_windows(table, dataset)
     table = embed_dataset(table, dataset, config, SubProgress(progress, 0.0, 0.9), embedder)
     return compute_uniqueness(table, config, SubProgress(progress, 0.9, 1.0))
 
 
 def weights_step(table: PatchTable, config: BalanceConfig, progress: Progress,
-                 class_names: Mapping[int, str] | None = None) -> PatchTable:
+                 class_names: Mapping[int, str] | None = None, train_split: str | None = "train") -> PatchTable:
     """Composition clusters (when the mode has composition), then the sampler weights (and cap).
 
-    `class_names` only words the log (e.g. which class limits the balance)."""
+    `class_names` only words the log (e.g. which class limits the balance). A table with a `split`
+    column is weighted on its `train_split` rows alone; the other splits get weight 0 (splits.py)."""
+    if train_split is not None and SPLIT_FIELD in table:
+        return weigh_training_split(table, train_split,
+                                    lambda part: weights_step(part, config, progress, class_names, None))
     require_included(table)
     if config.needs_uniqueness:
         missing = ~table["excluded"] & ~np.isfinite(np.asarray(table["uniqueness_score"], dtype=np.float64))

@@ -80,10 +80,16 @@ def compatible_flags(table: PatchTable) -> dict[str, list[str]]:
     return out
 
 
-def write_csv(table: PatchTable, path: str) -> None:
-    """The patch table as CSV, plus `class_dist_json` and the compatible flags, for `WeightedRandomSampler` users."""
+def write_csv(table: PatchTable, path: str, carried: dict[str, list] | None = None) -> None:
+    """The patch table as CSV, plus `class_dist_json` and the compatible flags, for `WeightedRandomSampler` users.
+
+    `carried`: the input's own columns (a split, notes), written last, unchanged, where no column of ours has
+    their name."""
     columns = output_columns(table)
     extra = {"class_dist_json": class_dist_json(table), **compatible_flags(table)}
+    taken = {c.name for c in columns} | set(extra)
+    extra.update({name: ["" if v is None else str(v) for v in values]
+                  for name, values in (carried or {}).items() if name not in taken})
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow([c.name for c in columns] + list(extra))
