@@ -35,14 +35,15 @@ class PatchBalancerPlugin:
         self.initProcessing()
         window = self.iface.mainWindow()
         self.dock = ClassBalanceDock(window)
-        self.iface.addDockWidget(Qt.RightDockWidgetArea, self.dock)
+        self.iface.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
         self.dock.hide()  # opened from the menu, the toolbar or a patch layer's context menu
 
+        # Shows the dock (never hides it: QGIS may have restored it open, and the menu entry must not close it);
+        # the dock's own close button closes it.
         self.dock_action = QAction(QIcon(ICON), "Class balance", window)
-        self.dock_action.setCheckable(True)
-        self.dock_action.setToolTip("Per-class shares of the active patch layer, raw vs. under the sampler weights")
-        self.dock_action.toggled.connect(self.dock.setVisible)
-        self.dock.visibilityChanged.connect(self.dock_action.setChecked)
+        self.dock_action.setToolTip("Show the per-class shares of the active patch layer, raw vs. under the "
+                                    "sampler weights")
+        self.dock_action.triggered.connect(self.show_dock)
         self.iface.addPluginToMenu(MENU, self.dock_action)
         self.iface.addToolBarIcon(self.dock_action)
         self.deps_action = QAction("Install dependencies…", window)
@@ -56,8 +57,8 @@ class PatchBalancerPlugin:
         self.iface.addCustomActionForLayerType(self.layer_action, "", QgsMapLayerType.VectorLayer, False)
         self.layers_added(QgsProject.instance().mapLayers().values())
         QgsProject.instance().layersAdded.connect(self.layers_added)
-        self.iface.currentLayerChanged.connect(self.dock.set_layer)
-        self.dock.set_layer(self.iface.activeLayer())
+        self.iface.currentLayerChanged.connect(self.dock.follow)
+        self.dock.follow(self.iface.activeLayer())
 
     def layers_added(self, layers):
         layers = list(layers)
@@ -75,7 +76,13 @@ class PatchBalancerPlugin:
         self.deps_dialog.show()
         self.deps_dialog.raise_()
 
+    def show_dock(self):
+        self.dock.follow(self.iface.activeLayer())
+        self.dock.show()
+        self.dock.raise_()
+
     def show_active_layer(self):
+        """'Show Class Balance' on a layer: that layer, pinned or not (the pin then stays on it)."""
         self.dock.set_layer(self.iface.activeLayer())
         self.dock.show()
         self.dock.raise_()
@@ -90,7 +97,7 @@ class PatchBalancerPlugin:
             self.deps_dialog = None
         if self.dock is not None:
             QgsProject.instance().layersAdded.disconnect(self.layers_added)
-            self.iface.currentLayerChanged.disconnect(self.dock.set_layer)
+            self.iface.currentLayerChanged.disconnect(self.dock.follow)
             self.iface.removeCustomActionForLayerType(self.layer_action)
             self.iface.removePluginMenu(MENU, self.dock_action)
             self.iface.removeToolBarIcon(self.dock_action)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 
-from qgis.core import QgsVectorLayer
+from qgis.core import QgsApplication, QgsVectorLayer
 from qgis.gui import QgsDockWidget
 from qgis.PyQt import sip
 from qgis.PyQt.QtCore import Qt, QTimer
@@ -24,6 +24,7 @@ from qgis.PyQt.QtWidgets import (
     QLabel,
     QMessageBox,
     QScrollArea,
+    QSplitter,
     QStackedWidget,
     QTableWidget,
     QTableWidgetItem,
@@ -43,11 +44,17 @@ COLUMNS = ("Class", "Raw", "Target", "Weighted", "Patches", "Min", "Max")
 
 
 def _share(value: float, decimals: int = 2) -> str:
-    return f"{value:.{decimals}%}".replace("%", " %")
+    return f"{value:.{decimals}%}".replace("%", " %") if _finite(value) else "–"
+
+
+def _finite(value: float) -> bool:
+    return value == value and value not in (float("inf"), float("-inf"))
 
 
 def _ratio(value: float) -> str:
-    return "–" if value != value else f"{value:.1f} : 1"
+    if not _finite(value):
+        return "–"
+    return f"{value:.1f} : 1" if value < 100 else f"{value:,.0f} : 1"
 
 
 class ClassBalanceDock(QgsDockWidget):
@@ -75,68 +82,109 @@ class ClassBalanceDock(QgsDockWidget):
         # Layer names and read errors reach these labels: plain text, so markup in a name is shown, not rendered.
         # The header is rich text built with html.escape around every name.
         self.message = QLabel(wordWrap=True, textFormat=Qt.TextFormat.PlainText)
-        self.message.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.header = QLabel(wordWrap=True, textFormat=Qt.TextFormat.RichText)
         self.figures = {key: QLabel(textFormat=Qt.TextFormat.PlainText)
                         for key in ("raw_imbalance", "weighted_imbalance", "ess", "oversampling")}
         grid = QGridLayout()
-        grid.addWidget(QLabel("<i>raw</i>"), 0, 1)
-        grid.addWidget(QLabel("<i>weighted</i>"), 0, 2)
-        rows = (("Imbalance", ("raw_imbalance", "weighted_imbalance"),
-                 "Share of the most frequent class over that of the rarest class present."),
-                ("Effective sample size", ("ess",), "(Σw)² / Σw²: how many equally weighted patches the "
-                                                   "weights are worth, of the patches that can be drawn."),
-                ("Largest oversampling", ("oversampling",), "Largest weight over the mean weight: the most draws "
-                                                           "of one patch in an epoch of as many draws as patches."))
-        for row, (label, keys, tip) in enumerate(rows, start=1):
+        grid.setVerticalSpacing(2)
+        grid.setHorizontalSpacing(8)
+        imbalance_tip = ("Share of the most frequent class over that of the rarest class present: raw → under the "
+                         "sampler weights (what one epoch draws).")
+        rows = (("Imbalance (raw → drawn)", imbalance_tip),
+                ("Effective sample size", "(Σw)² / Σw²: how many equally weighted patches the weights are worth, of "
+                                          "the patches that can be drawn."),
+                ("Largest oversampling", "Largest weight over the mean weight: the most draws of one patch in an "
+                                         "epoch of as many draws as patches."))
+        for row, (label, tip) in enumerate(rows):
             title = QLabel(label)
             title.setToolTip(tip)
             grid.addWidget(title, row, 0)
-            for col, key in enumerate(keys, start=1):
-                self.figures[key].setTextInteractionFlags(Qt.TextSelectableByMouse)
-                self.figures[key].setToolTip(tip)
-                grid.addWidget(self.figures[key], row, col, 1, 2 if len(keys) == 1 else 1)
-        grid.setColumnStretch(3, 1)
+        imbalance = QHBoxLayout()
+        imbalance.setSpacing(4)
+        imbalance.addWidget(self.figures["raw_imbalance"])
+        imbalance.addWidget(QLabel("→"))
+        imbalance.addWidget(self.figures["weighted_imbalance"])
+        imbalance.addStretch(1)
+        grid.addLayout(imbalance, 0, 1)
+        grid.addWidget(self.figures["ess"], 1, 1)
+        grid.addWidget(self.figures["oversampling"], 2, 1)
+        for key, figure in self.figures.items():
+            figure.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            figure.setToolTip(rows[0 if "imbalance" in key else 1 if key == "ess" else 2][1])
+        grid.setColumnStretch(1, 1)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.verticalHeader().setVisible(False)
-        self.table.setEditTriggers(QTableWidget.NoEditTriggers)
-        self.table.setSelectionMode(QTableWidget.NoSelection)  # "Copy as CSV" is the way out
-        self.table.setFocusPolicy(Qt.NoFocus)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
-        for col, tip in ((1, "Raw share: share of the labelled pixels of all patches."),
-                         (2, "Weighted share: share of the labelled pixels one epoch of WeightedRandomSampler (with replacement) "
-                             "feeds the model, in expectation. Excluded patches are never drawn."),
-                         (3, "Patches holding at least one pixel of the class."),
-                         (4, "Smallest fraction of the class in one labelled patch."),
-                         (5, "Largest fraction of the class in one labelled patch.")):
-            self.table.horizontalHeaderItem(col).setToolTip(tip)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)  # "Copy as CSV" is the way out
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.table.setVerticalScrollMode(QTableWidget.ScrollMode.ScrollPerPixel)
+        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 6)  # compact rows
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)  # the class name takes the spare width
+        header.setStretchLastSection(False)
+        tips = {"Raw": "Raw share: share of the labelled pixels of all patches.",
+                "Target": "The class share the weights aim at (class_balance); – for other methods.",
+                "Weighted": "Weighted share: share of the labelled pixels one epoch of WeightedRandomSampler (with "
+                            "replacement) feeds the model, in expectation. Excluded patches are never drawn.",
+                "Patches": "Patches holding at least one pixel of the class.",
+                "Min": "Smallest fraction of the class in one labelled patch that holds it.",
+                "Max": "Largest fraction of the class in one labelled patch."}
+        for col, name in enumerate(COLUMNS):
+            if name in tips:
+                self.table.horizontalHeaderItem(col).setToolTip(tips[name])
         self.chart = BalanceChart()
-        chart_area = QScrollArea(widgetResizable=True, frameShape=QFrame.NoFrame)
-        chart_area.setWidget(self.chart)  # many classes scroll instead of squashing
-        self.selected_only = QCheckBox("Selected patches only")
+        self.chart_area = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
+        self.chart_area.setWidget(self.chart)  # many classes (or a short dock) scroll instead of squashing
+        self.chart_area.setMinimumHeight(40)
+        self.selected_only = QCheckBox("Selected only")
         self.selected_only.setToolTip("Count only the selected patches, as if they were the whole dataset.")
         self.selected_only.toggled.connect(self.schedule_refresh)
-        self.copy_button = QToolButton(text="Copy as CSV")
-        self.copy_button.setToolTip("Copy the per-class table to the clipboard as CSV (full precision).")
+        self.copy_button = QToolButton(text="Copy CSV")
+        self.copy_button.setIcon(QgsApplication.getThemeIcon("/mActionEditCopy.svg"))
+        self.copy_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+        self.copy_button.setAutoRaise(True)
+        self.copy_button.setToolTip("Copy as CSV: the per-class table to the clipboard (full precision).")
         self.copy_button.clicked.connect(self.copy_csv)
-        self.png_button = QToolButton(text="Export PNG…")
-        self.png_button.setToolTip("Save the chart as a PNG image.")
+        self.png_button = QToolButton(text="PNG…")
+        self.png_button.setIcon(QgsApplication.getThemeIcon("/mActionSaveMapAsImage.svg"))
+        self.png_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+        self.png_button.setAutoRaise(True)
+        self.png_button.setToolTip("Export PNG…: save the chart as an image (twice the screen resolution).")
         self.png_button.clicked.connect(self._ask_png_path)
+        self.pin_button = QToolButton()
+        self.pin_button.setIcon(QgsApplication.getThemeIcon("/pin.svg"))
+        self.pin_button.setCheckable(True)
+        self.pin_button.setAutoRaise(True)
+        self.pin_button.setToolTip("Stay on this layer: selecting another layer in the Layers panel, or a new "
+                                   "patch layer from a run, does not change what the dock shows.")
+        self.pin_button.toggled.connect(self._on_pin)
         buttons = QHBoxLayout()
+        buttons.setSpacing(2)
         buttons.addWidget(self.selected_only)
         buttons.addStretch(1)
         buttons.addWidget(self.copy_button)
         buttons.addWidget(self.png_button)
+        buttons.addWidget(self.pin_button)
 
+        # Table and chart share what height there is: the table keeps its rows (up to a few, then it scrolls),
+        # the chart gets the rest and scrolls; the handle between them moves.
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(self.table)
+        self.splitter.addWidget(self.chart_area)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
         content = QWidget()
         layout = QVBoxLayout(content)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.setSpacing(4)
         layout.addWidget(self.header)
-        layout.addLayout(grid)
-        layout.addWidget(self.table)
-        layout.addWidget(chart_area, 1)
         layout.addLayout(buttons)
+        layout.addLayout(grid)
+        layout.addWidget(self.splitter, 1)
         self.pages = QStackedWidget()
         self.pages.addWidget(self.message)
         self.pages.addWidget(content)
@@ -189,15 +237,33 @@ class ClassBalanceDock(QgsDockWidget):
         self._disconnect()
         self.layer = self.columns = None
 
+    def follow(self, layer) -> None:
+        """The active layer changed in the Layers panel: show it, unless the dock is pinned to its layer, or it
+        is not a patch layer (a click on the imagery below) while the dock shows one."""
+        if self.layer is not None and (self.pinned or patch_layer_problem(layer) is not None):
+            return
+        self.set_layer(layer)
+
+    @property
+    def pinned(self) -> bool:
+        return self.pin_button.isChecked()
+
+    def _on_pin(self, pinned: bool) -> None:
+        self.pin_button.setToolTip(
+            "Pinned: the dock stays on this layer. Click to follow the active layer again." if pinned else
+            "Stay on this layer: selecting another layer in the Layers panel, or a new patch layer from a run, "
+            "does not change what the dock shows.")
+
     def layers_added(self, layers) -> None:
-        """A new patch layer (e.g. the output of a re-run) takes over the dock."""
+        """A new patch layer (e.g. the output of a re-run) takes over the dock, unless it is pinned."""
         patch_layers = [lay for lay in layers if patch_layer_problem(lay) is None]
-        if patch_layers:
+        if patch_layers and not (self.pinned and self.layer is not None):
             self.set_layer(patch_layers[-1])
 
     def _on_layer_deleted(self) -> None:
         self._disconnect()
         self.layer = self.columns = None
+        self.pin_button.setChecked(False)  # nothing left to stay on
         self._show_message(patch_layer_problem(None))
 
     # -- change tracking: cheap bookkeeping now, one recomputation later ------------------------
@@ -268,9 +334,14 @@ class ClassBalanceDock(QgsDockWidget):
 
     def _show(self, layer: QgsVectorLayer, balance: ClassBalance, n_selected: int) -> None:
         self.pages.setCurrentIndex(1)
-        scope = "selected patches" if self.selected_only.isChecked() else "patches"
-        header = [f"<b>{html.escape(layer.name())}</b>: {balance.n_patches:,} {scope}, {balance.n_drawable:,} drawable, "
-                  f"{n_selected:,} selected."]
+        name = f"<b>{html.escape(layer.name())}</b>"
+        if self.selected_only.isChecked():
+            counts = f"{balance.n_patches:,} selected patches, {balance.n_drawable:,} drawable"
+        else:
+            counts = f"{balance.n_patches:,} patches, {balance.n_drawable:,} drawable"
+            if n_selected:
+                counts += f", {n_selected:,} selected"
+        header = [f"{name}: {counts}"]
         if not self.columns.has_weights:
             header.append("No <i>sampler_weight</i> field yet: “weighted” assumes every patch that is not "
                           "excluded is drawn equally. Run 'Compute sampler weights' for real weights.")
@@ -279,8 +350,10 @@ class ClassBalanceDock(QgsDockWidget):
         self.header.setText("<br>".join(header))
         self.figures["raw_imbalance"].setText(_ratio(balance.raw_imbalance))
         self.figures["weighted_imbalance"].setText(_ratio(balance.weighted_imbalance))
-        self.figures["ess"].setText(f"{balance.effective_sample_size:,.1f} of {balance.n_drawable:,} drawable")
-        self.figures["oversampling"].setText(f"{balance.max_oversampling:.2f} × the mean weight")
+        drawn = balance.n_drawable > 0  # nothing drawable: no sample size, no oversampling ("–", not "0.00")
+        ess, peak = balance.effective_sample_size, balance.max_oversampling
+        self.figures["ess"].setText(f"{ess:,.1f} of {balance.n_drawable:,}" if drawn and _finite(ess) else "–")
+        self.figures["oversampling"].setText(f"{peak:.2f} × the mean" if drawn and _finite(peak) and peak > 0 else "–")
         rows = balance_rows(balance, self.legend, self.targets)
         entries = []
         self.table.setRowCount(len(rows))
@@ -289,11 +362,13 @@ class ClassBalanceDock(QgsDockWidget):
             entries.append(ChartEntry(name, colour, raw, weighted))
             swatch = QPixmap(12, 12)
             swatch.fill(QColor(colour))
+            held = patches > 0  # a class no patch holds (e.g. outside the selection) has no smallest/largest share
             cells = (name, _share(raw), "–" if target is None else _share(target), _share(weighted), f"{patches:,}",
-                     _share(low, 1), _share(high, 1))
+                     _share(low, 1) if held else "–", _share(high, 1) if held else "–")
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                item.setTextAlignment(int((Qt.AlignLeft if c == 0 else Qt.AlignRight) | Qt.AlignVCenter))
+                horizontal = Qt.AlignmentFlag.AlignLeft if c == 0 else Qt.AlignmentFlag.AlignRight
+                item.setTextAlignment(int(horizontal | Qt.AlignmentFlag.AlignVCenter))
                 if c == 0:
                     item.setIcon(QIcon(swatch))
                     item.setToolTip(f"class value {value}")
@@ -301,19 +376,17 @@ class ClassBalanceDock(QgsDockWidget):
         self._fit_table()
         self.chart.set_entries(entries)
 
-    def _fit_table(self, most_rows: int = 8) -> None:
-        """As tall as its rows (up to `most_rows`, then it scrolls): the chart gets the rest."""
+    def _fit_table(self, least_rows: int = 5) -> None:
+        """Never taller than its rows, and at least `least_rows` of them tall (more rows scroll): in a short dock
+        the chart below gives up its height first, and scrolls."""
         table = self.table
         table.resizeColumnsToContents()
-        shown = min(table.rowCount(), most_rows)
-        height = table.horizontalHeader().height() + 2 * table.frameWidth()
-        height += sum(max(table.rowHeight(r), table.verticalHeader().defaultSectionSize()) for r in range(shown))
-        room = table.width() - 2 * table.frameWidth()
-        if table.rowCount() > most_rows:
-            room -= table.verticalScrollBar().sizeHint().width()
-        if table.horizontalHeader().length() > room:
-            height += table.horizontalScrollBar().sizeHint().height()
-        table.setFixedHeight(height)
+        header = table.horizontalHeader().height() + 2 * table.frameWidth()
+        heights = [max(table.rowHeight(r), table.verticalHeader().defaultSectionSize()) for r in range(table.rowCount())]
+        room = table.viewport().width() if table.isVisible() else table.width() - 2 * table.frameWidth()
+        scrollbar = table.horizontalScrollBar().sizeHint().height() if table.horizontalHeader().length() > room else 0
+        table.setMaximumHeight(header + sum(heights) + scrollbar)
+        table.setMinimumHeight(header + sum(heights[:least_rows]) + scrollbar)
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt)
         super().resizeEvent(event)
@@ -331,9 +404,9 @@ class ClassBalanceDock(QgsDockWidget):
 
     def _ask_png_path(self) -> None:
         dialog = QFileDialog(self, "Export the class balance chart", "", "PNG image (*.png)")
-        dialog.setAcceptMode(QFileDialog.AcceptSave)  # asks before overwriting a file
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)  # asks before overwriting a file
         dialog.setDefaultSuffix("png")
-        if dialog.exec_() and dialog.selectedFiles():
+        if dialog.exec() and dialog.selectedFiles():
             path = dialog.selectedFiles()[0]
             if not self.export_png(path):
                 QMessageBox.warning(self, "Class balance", f"Could not write {path}.")

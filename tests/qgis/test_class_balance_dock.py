@@ -55,12 +55,12 @@ def shown(plugin, host_iface, built):
     layer = QgsVectorLayer(built["OUTPUT"], "Lyon patches", "ogr")
     project.addMapLayer(layer)
     host_iface.setActiveLayer(layer)
-    plugin.dock_action.setChecked(True)
+    plugin.dock_action.trigger()
     dock = plugin.dock
     dock.selected_only.setChecked(False)
     assert wait_for(refreshed(dock))
     yield plugin, layer
-    plugin.dock_action.setChecked(False)
+    plugin.dock.close()
     if layer.isEditable():
         layer.rollBack()
     project.removeAllMapLayers()  # deletes the layer (the dock lets go of it first)
@@ -71,13 +71,16 @@ def test_init_gui_adds_the_dock_and_its_entries(plugin, host_iface):
     window = host_iface.mainWindow()
     docks = window.findChildren(QDockWidget, "PatchBalancerClassBalanceDock")
     assert docks == [plugin.dock]
-    assert host_iface.menus["&Patch Balancer"] == [plugin.dock_action]
+    assert host_iface.menus["&Patch Balancer"][0] is plugin.dock_action
     assert plugin.dock_action in host_iface.toolbar_actions
     assert (plugin.layer_action, QgsMapLayerType.VectorLayer, False) in host_iface.layer_type_actions
-    plugin.dock_action.setChecked(True)
+    assert not plugin.dock_action.isCheckable()  # the entry shows the dock, it never hides it
+    plugin.dock_action.trigger()
     assert not plugin.dock.isHidden()
-    plugin.dock.close()  # closing the dock unticks the menu / toolbar entry
-    assert not plugin.dock_action.isChecked()
+    plugin.dock_action.trigger()  # chosen again (e.g. on a dock QGIS restored open): it stays open
+    assert not plugin.dock.isHidden()
+    plugin.dock.close()
+    assert plugin.dock.isHidden()
 
 
 def test_table_shows_the_built_layer_by_hand(shown, built):
@@ -146,10 +149,10 @@ def test_a_burst_of_changes_costs_one_recomputation(shown, monkeypatch):
         layer.selectByIds(ids[:n])
     assert wait_for(lambda: "30 selected" in dock.header.text())
     assert len(calls) == 1
-    plugin.dock_action.setChecked(False)  # a closed dock does no work
+    plugin.dock.close()  # a closed dock does no work
     layer.selectByIds(ids[:3])
     assert not wait_for(lambda: len(calls) > 1, timeout=0.5)
-    plugin.dock_action.setChecked(True)  # and catches up when opened again
+    plugin.dock_action.trigger()  # and catches up when opened again
     assert wait_for(lambda: "3 selected" in dock.header.text()) and len(calls) == 2
 
 
@@ -240,7 +243,7 @@ def test_a_layer_without_weights_yet_is_shown_as_uniform_sampling(plugin, host_i
         "INPUT": grid["OUTPUT"], "OUTPUT": "TEMPORARY_OUTPUT"})["OUTPUT"]
     composition.setName("no <weights> yet")
     QgsProject.instance().addMapLayer(composition)
-    plugin.dock_action.setChecked(True)
+    plugin.dock_action.trigger()
     dock = plugin.dock
     try:
         assert wait_for(lambda: dock.layer is composition and refreshed(dock)())
@@ -250,7 +253,7 @@ def test_a_layer_without_weights_yet_is_shown_as_uniform_sampling(plugin, host_i
         assert b.n_patches == 36 and b.n_drawable == 36 and b.effective_sample_size == pytest.approx(36)
         np.testing.assert_allclose(b.weighted_share, b.raw_share, rtol=1e-12)
     finally:
-        plugin.dock_action.setChecked(False)
+        plugin.dock.close()
         QgsProject.instance().removeAllMapLayers()
 
 

@@ -20,7 +20,7 @@ def shows_as_text(label, text):
 
 def test_a_layer_name_with_markup_is_shown_as_text_in_the_message(plugin, host_iface):
     dock = plugin.dock
-    plugin.dock_action.setChecked(True)
+    plugin.dock_action.trigger()
     roads = QgsVectorLayer("LineString?crs=EPSG:3946&field=name:string", MARKUP, "memory")
     QgsProject.instance().addMapLayer(roads)
     try:
@@ -28,7 +28,7 @@ def test_a_layer_name_with_markup_is_shown_as_text_in_the_message(plugin, host_i
         assert dock.pages.currentIndex() == 0 and MARKUP in dock.message.text()
         assert dock.message.textFormat() == Qt.TextFormat.PlainText  # AutoText would render the <b> and the <img>
     finally:
-        plugin.dock_action.setChecked(False)
+        plugin.dock.close()
         QgsProject.instance().removeAllMapLayers()
 
 
@@ -43,7 +43,7 @@ def test_a_patch_layer_and_class_names_with_markup_stay_text(plugin, host_iface,
         {"value": 1, "name": "<i>building</i>", "colour": "<script>"}]))
     QgsProject.instance().addMapLayer(layer)
     dock = plugin.dock
-    plugin.dock_action.setChecked(True)
+    plugin.dock_action.trigger()
     try:
         host_iface.setActiveLayer(layer)
         assert wait_for(lambda: dock.balance is not None and not dock._timer.isActive())
@@ -54,5 +54,5 @@ def test_a_patch_layer_and_class_names_with_markup_stay_text(plugin, host_iface,
         for label in dock.figures.values():
             assert label.textFormat() == Qt.TextFormat.PlainText
     finally:
-        plugin.dock_action.setChecked(False)
+        plugin.dock.close()
         QgsProject.instance().removeAllMapLayers()
