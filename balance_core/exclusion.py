@@ -11,7 +11,8 @@ from .config import BalanceConfig
 from .errors import AllExcludedError
 from .table import PatchTable
 
-FLAG_COLUMNS = ("excl_border_nodata", "excl_black_border", "excl_image_nodata", "excl_low_entropy", "excl_nodata_ratio")
+FLAG_COLUMNS = ("excl_border_nodata", "excl_black_border", "excl_image_nodata", "excl_low_entropy", "excl_nodata_ratio",
+                "excl_split_buffer")  # the last is set by the split (splits.py), not by these rules
 
 
 def apply_exclusions(table: PatchTable, config: BalanceConfig) -> PatchTable:
@@ -30,6 +31,8 @@ def apply_exclusions(table: PatchTable, config: BalanceConfig) -> PatchTable:
     if config.max_nodata_ratio is not None:
         too_much_nodata |= ratio > config.max_nodata_ratio
     excluded = border_nodata | black_border | image_nodata | low_entropy | too_much_nodata
+    if "excl_split_buffer" in table:  # measured again after a split: the split's buffer still holds
+        excluded = excluded | np.asarray(table["excl_split_buffer"], dtype=bool)
     return table.with_columns(
         excl_border_nodata=border_nodata,
         excl_black_border=black_border,
@@ -44,7 +47,7 @@ def require_included(table: PatchTable) -> None:
     """Fail with the count per reason when the rules leave nothing to weight."""
     if not table["excluded"].all():
         return
-    reasons = ", ".join(f"{name[5:]}: {int(table[name].sum())}" for name in FLAG_COLUMNS)
+    reasons = ", ".join(f"{name[5:]}: {int(table[name].sum())}" for name in FLAG_COLUMNS if name in table)
     raise AllExcludedError(
         f"All {len(table)} patches are excluded ({reasons}). Relax the rules: untick the border "
         "and image nodata checks, raise the black tolerance, lower the minimum entropy, raise the maximum nodata "

@@ -235,4 +235,6 @@ def table_from_records(
     extra["excluded"] = excluded | unlabelled
     if "uniqueness_score" in columns:
         extra["uniqueness_score"] = _numbers(columns["uniqueness_score"], np.nan, field="uniqueness_score", ids=ids)
+    if "split" in columns:  # train / val / test: the weights step weights the training split alone (splits.py)
+        extra["split"] = np.array(["" if _blank(v) else str(v).strip() for v in columns["split"]], dtype=object)
     return table.with_columns(**extra)

@@ -47,6 +47,8 @@ def output_columns(table: PatchTable) -> list[Column]:
     cols += [Column(name, INT, table[name].astype(np.int64)) for name in FLAG_COLUMNS if name in table]
     if "excluded" in table:
         cols.append(Column("excluded", INT, table["excluded"].astype(np.int64)))
+    if "split" in table:  # train / val / test (splits.py)
+        cols.append(Column("split", TEXT, table["split"]))
     if "freq_cluster_id" in table:  # not computed in mode embeddings_only
         cols += [
             Column("freq_cluster_id", INT, table["freq_cluster_id"]),
@@ -64,7 +66,7 @@ def output_columns(table: PatchTable) -> list[Column]:
 OWN_FIELDS = frozenset(
     ("patch_id", "image_path", "mask_path", "row_off", "col_off", "patch_size", "class_entropy", "nodata_ratio",
      "excluded", "freq_cluster_id", "freq_cluster_size", "freq_cluster_weight", "uniqueness_score",
-     "sampler_weight", "class_dist_json") + FLAG_COLUMNS
+     "sampler_weight", "class_dist_json", "split") + FLAG_COLUMNS
 )
 
 
