@@ -28,7 +28,7 @@ from qgis.core import (
     QgsVectorLayer,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QVariant
+from qgis.PyQt.QtCore import QMetaType, QVariant
 
 from ..balance_core.errors import BalanceError
 from ..balance_core.legend import Legend, class_name, legend_to_json
@@ -40,7 +40,14 @@ from .destinations import LAYER_FORMATS, MAX_FIELDS, output_definition, sink_des
 from .gpkg_layers import layer_count, replace_layer, store_default_style
 from .styling import LEGEND_PROPERTY, STYLE_NAME, TARGET_PROPERTY, PatchLayerStyler, sampler_weight_renderer, style_documents, style_layer
 
-QVARIANT_TYPES = {INT: QVariant.LongLong, FLOAT: QVariant.Double}
+def qt_field_type(name: str):
+    """A field type QgsField takes: QVariant.Type under Qt5 (QGIS 3), QMetaType.Type under Qt6 (QGIS 4, where
+    QVariant has no type enum any more)."""
+    legacy = getattr(QVariant, name, None)
+    return legacy if legacy is not None else getattr(QMetaType.Type, {"String": "QString"}.get(name, name))
+
+
+QVARIANT_TYPES = {INT: qt_field_type("LongLong"), FLOAT: qt_field_type("Double")}
 BATCH = 2000
 
 
@@ -115,7 +122,7 @@ def patch_columns(table: PatchTable, max_fields: int | None = None, extra_count:
 def patch_fields(columns: list, extra: QgsFields | None = None) -> QgsFields:
     fields = QgsFields()
     for column in columns:
-        fields.append(QgsField(column.name, QVARIANT_TYPES.get(column.kind, QVariant.String)))
+        fields.append(QgsField(column.name, QVARIANT_TYPES.get(column.kind, qt_field_type("String"))))
     for i in range(extra.count() if extra is not None else 0):
         fields.append(extra.at(i))
     return fields

@@ -30,7 +30,7 @@ class BalanceChart(QWidget):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.entries: list[ChartEntry] = []
-        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.setMinimumHeight(60)
 
     def set_entries(self, entries: list[ChartEntry]) -> None:
@@ -63,7 +63,7 @@ class BalanceChart(QWidget):
     def to_image(self, scale: float = 2.0) -> QImage:
         """The chart as an image at `scale` × its size (a hidden chart uses its size hint)."""
         size = self.size() if self.isVisible() else self.sizeHint()
-        image = QImage(int(size.width() * scale), int(size.height() * scale), QImage.Format_ARGB32)
+        image = QImage(int(size.width() * scale), int(size.height() * scale), QImage.Format.Format_ARGB32)
         image.setDevicePixelRatio(scale)
         painter = QPainter(image)
         try:
@@ -74,16 +74,16 @@ class BalanceChart(QWidget):
 
     def paint(self, painter: QPainter, rect: QRectF, fill: bool = False) -> None:
         palette = self.palette()
-        text, grid = palette.color(QPalette.WindowText), palette_neutral(palette)
+        text, grid = palette.color(QPalette.ColorRole.WindowText), palette_neutral(palette)
         if fill:
-            painter.fillRect(rect, palette.color(QPalette.Window))
-        painter.setRenderHint(QPainter.Antialiasing, False)
+            painter.fillRect(rect, palette.color(QPalette.ColorRole.Window))
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
         painter.setFont(self.font())
         metrics = QFontMetrics(self.font())
         line = metrics.height()
         painter.setPen(text)
         if not self.entries:
-            painter.drawText(rect, Qt.AlignCenter, "No class to draw")
+            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, "No class to draw")
             return
         bar, small = self.bar_height(), self.value_font()
         x0, y = rect.left() + PAD, rect.top() + PAD
@@ -100,15 +100,15 @@ class BalanceChart(QWidget):
             colour = QColor(entry.colour)
             painter.setPen(text)
             painter.setFont(self.font())
-            name = metrics.elidedText(entry.name, Qt.ElideRight, int(label_w - 6))
-            painter.drawText(QRectF(x0, y, label_w - 6, 2 * bar), Qt.AlignRight | Qt.AlignVCenter, name)
+            name = metrics.elidedText(entry.name, Qt.TextElideMode.ElideRight, int(label_w - 6))
+            painter.drawText(QRectF(x0, y, label_w - 6, 2 * bar), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, name)
             painter.setFont(small)
             for j, (share, hatched) in enumerate(((entry.raw, True), (entry.weighted, False))):
                 length = max(bar_w * axis.position(share), 2.0 if share > 0 else 0.0)
                 box = QRectF(bar_x, y + j * bar, length, bar - 1)
                 self._bar(painter, box, colour, hatched, text)
                 painter.setPen(text)
-                painter.drawText(QRectF(box.right() + 4, box.top(), value_w, bar), Qt.AlignLeft | Qt.AlignVCenter,
+                painter.drawText(QRectF(box.right() + 4, box.top(), value_w, bar), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
                                  f"{share:.1%}".replace("%", " %"))
             y += 2 * bar + GAP
 
@@ -120,10 +120,10 @@ class BalanceChart(QWidget):
         line = QFontMetrics(font).height()
         for tick in axis.ticks():
             tx = x + width * axis.position(tick) if tick > 0 else x
-            painter.setPen(QPen(grid, 1, Qt.DotLine if tick > 0 else Qt.SolidLine))
+            painter.setPen(QPen(grid, 1, Qt.PenStyle.DotLine if tick > 0 else Qt.PenStyle.SolidLine))
             painter.drawLine(QPointF(tx, top - 2), QPointF(tx, bottom + 2))
             painter.setPen(text)
-            painter.drawText(QRectF(tx - 40, bottom + 3, 80, line), Qt.AlignHCenter | Qt.AlignTop, tick_label(tick))
+            painter.drawText(QRectF(tx - 40, bottom + 3, 80, line), Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, tick_label(tick))
 
     @staticmethod
     def _bar(painter: QPainter, bar: QRectF, colour: QColor, hatched: bool, outline: QColor) -> None:
@@ -137,11 +137,11 @@ class BalanceChart(QWidget):
             faint.setAlpha(70)
             painter.setBrush(QBrush(faint))
             painter.drawRect(bar)
-            painter.setBrush(QBrush(colour, Qt.BDiagPattern))
+            painter.setBrush(QBrush(colour, Qt.BrushStyle.BDiagPattern))
         else:
             painter.setBrush(QBrush(colour))
         painter.drawRect(bar)
-        painter.setBrush(Qt.NoBrush)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
 
     def _legend(self, painter: QPainter, x: float, y: float, line: int, text: QColor, log: bool) -> None:
         swatch = QColor(palette_neutral(self.palette()))
@@ -150,14 +150,14 @@ class BalanceChart(QWidget):
             self._bar(painter, QRectF(x, y + 2, 18, line - 4), swatch, hatched, text)
             painter.setPen(text)
             width = metrics.horizontalAdvance(label)
-            painter.drawText(QRectF(x + 22, y, width + 4, line), Qt.AlignLeft | Qt.AlignVCenter, label)
+            painter.drawText(QRectF(x + 22, y, width + 4, line), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, label)
             x += 22 + width + 16
         if log:
             painter.drawText(QRectF(x, y, metrics.horizontalAdvance("log scale") + 4, line),
-                             Qt.AlignLeft | Qt.AlignVCenter, "log scale")
+                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, "log scale")
 
 
 def palette_neutral(palette: QPalette) -> QColor:
     """A grey half-way between background and text: visible on light and dark backgrounds."""
-    a, b = palette.color(QPalette.Window), palette.color(QPalette.WindowText)
+    a, b = palette.color(QPalette.ColorRole.Window), palette.color(QPalette.ColorRole.WindowText)
     return QColor((a.red() + b.red()) // 2, (a.green() + b.green()) // 2, (a.blue() + b.blue()) // 2)
