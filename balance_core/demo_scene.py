@@ -7,8 +7,6 @@ corner, so both border exclusions show up in the demo.
 from __future__ import annotations
 
 import numpy as np
-import rasterio
-from rasterio.transform import from_origin
 
 CLASS_NAMES = {0: "field", 1: "road", 2: "building", 3: "pond"}
 CLASS_COLOURS = {0: "#b8d98c", 1: "#7f7f7f", 2: "#d7301f", 3: "#2c7fb8"}
@@ -55,6 +53,9 @@ def make_scene(size: int = 2560, seed: int = 7) -> tuple[np.ndarray, np.ndarray]
 
 
 def write_scene(image_path: str, mask_path: str, size: int = 2560, seed: int = 7) -> None:
+    import rasterio  # writing GeoTIFFs: rasterio (the engine only reads through raster_io)
+    from rasterio.transform import from_origin
+
     image, mask = make_scene(size, seed)
     transform = from_origin(843000.0, 6519000.0, 0.5, 0.5)  # 0.5 m pixels, RGF93 / Lambert-93
     common = dict(driver="GTiff", width=size, height=size, crs="EPSG:2154", transform=transform,
