@@ -57,7 +57,7 @@ def compute_embeddings(
     name = os.path.basename(pair.image_path)
     if config.embeddings_cache:
         info_every(progress, "embeddings cache", 0.0,
-                   f"Embeddings cache: {int(found.sum())} of {len(found)} patches of {name} found, {len(todo)} to compute")
+                   f"Embeddings cache: {int(found.sum())} of {len(found)} patches found, {len(todo)} to compute ({name})")
     done: list[np.ndarray] = []  # positions into `included`, one array per computed batch
     computed: list[np.ndarray] = []
     n_done, start = 0, time.perf_counter()

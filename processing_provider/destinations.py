@@ -27,6 +27,7 @@ from .gpkg_layers import first_layer_name
 
 OGR_TABLE = re.compile(r"""^ogr:dbname=(['"]?)(?P<path>.+?)\1\s+table=(['"]?)(?P<table>.+?)\3(\s+\(.*\))?\s*$""")
 PROVIDER_URI = re.compile(r"^[A-Za-z][A-Za-z0-9_]+:(?![\\/])")  # postgres:…, spatialite:…; not C:\… or /…
+READ_AND_WRITTEN = ("EMBEDDINGS_CACHE",)  # input files a run also writes: checked like outputs
 LAYER_FORMATS = (".gpkg",)  # files whose single layer a run may replace while keeping the others
 # Fields a layer of each format can hold (SQLite's 2000 columns less fid and geometry).
 MAX_FIELDS = {".gpkg": 1998, ".sqlite": 1998, ".db": 1998}
@@ -84,6 +85,10 @@ def file_outputs(alg, parameters, context) -> list:
                 outputs.append((key, dest.path, dest))
         elif isinstance(definition, QgsProcessingParameterFileDestination):
             path = alg.parameterAsFileOutput(parameters, key, context)
+            if path:
+                outputs.append((key, os.path.abspath(path), None))
+        elif key in READ_AND_WRITTEN:
+            path = alg.parameterAsFile(parameters, key, context)
             if path:
                 outputs.append((key, os.path.abspath(path), None))
     return outputs
@@ -207,7 +212,7 @@ def check_destinations(alg, parameters, context) -> str:
                     _label(alg, key), _label(alg, other_key), path)
     for key, path, dest in outputs:
         for in_key, in_path, in_layer in input_files(alg, parameters, context):
-            if not _same_file(path, in_path):
+            if in_key == key or not _same_file(path, in_path):  # a file read and extended is not overwritten
                 continue
             if dest is not None and dest.kind == "layer" and in_layer is not None and in_layer != dest.layer:
                 continue  # another layer of the same GeoPackage: only the output's own layer is replaced

@@ -16,8 +16,8 @@ from qgis.core import (
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
+    QgsProcessingOutputFile,
     QgsProcessingParameterFile,
-    QgsProcessingParameterFileDestination,
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
@@ -266,10 +266,15 @@ def add_embedding_params(alg):
         "auto: exact up to 20,000 patches, hnsw above. exact = blocked matrix product; hnsw = approximate "
         "graph search (hnswlib) with exact re-ranking; sklearn = scikit-learn brute force; faiss = when installed.",
         advanced=True)
-    add(alg, QgsProcessingParameterFileDestination("EMBEDDINGS_CACHE", tr("Embeddings cache (Parquet)"),
-                                                   tr("Parquet files (*.parquet)"), optional=True, createByDefault=False),
-        "Optional. An existing cache is read and extended, never overwritten: patches already embedded with the same "
-        "model, bands and scaling are read instead of computed. Rows for other models or windows are kept, never matched.")
+    # Read and written: an input file (the dialog would show an output as "[Skip output]"), checked as an output too
+    add(alg, QgsProcessingParameterFile("EMBEDDINGS_CACHE", tr("Embeddings cache (Parquet)"),
+                                        QgsProcessingParameterFile.File, fileFilter=tr("Parquet files (*.parquet);;All files (*)"),
+                                        optional=True),
+        "Optional. A Parquet file that keeps the embeddings between runs: an existing cache is read and extended, "
+        "never overwritten (patches already embedded with the same model, bands and scaling are read instead of "
+        "computed; rows for other models or windows are kept, never matched). To start one, type the name of a new "
+        ".parquet file: it is created.")
+    alg.addOutput(QgsProcessingOutputFile("EMBEDDINGS_CACHE", tr("Embeddings cache (Parquet)")))
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -341,7 +346,7 @@ def read_config(alg, parameters, context, **fixed) -> BalanceConfig:
         values["precision"] = PRECISIONS[alg.parameterAsEnum(parameters, "PRECISION", context)]
         number("K_NEIGHBORS", "k_neighbors")
         values["knn_backend"] = KNN_BACKENDS[alg.parameterAsEnum(parameters, "KNN_BACKEND", context)]
-        values["embeddings_cache"] = alg.parameterAsFileOutput(parameters, "EMBEDDINGS_CACHE", context) or None
+        values["embeddings_cache"] = alg.parameterAsFile(parameters, "EMBEDDINGS_CACHE", context) or None
     values.update(fixed)
     return BalanceConfig(**values)
 

@@ -65,3 +65,19 @@ def widest(content):
     best = max(widgets, key=lambda w: w.minimumSizeHint().width())
     text = best.currentText() if isinstance(best, QComboBox) else best.text()
     return f"{type(best).__name__} {text!r}: {best.minimumSizeHint().width()} px"
+
+
+@pytest.mark.parametrize("name", ["buildbalanceddataset", "computevisualuniqueness"])
+def test_the_embeddings_cache_is_a_file_to_pick_not_a_skipped_output(dialog_factory, name):
+    from qgis.gui import QgsFileWidget
+
+    dialog = dialog_factory(f"patchbalancer:{name}")
+    try:
+        widget = dialog.mainWidget().wrappers["EMBEDDINGS_CACHE"].wrappedWidget()
+        assert isinstance(widget, QgsFileWidget)  # an output would show "[Skip output]" although it is read too
+        assert "Skip output" not in widget.lineEdit().placeholderText()
+        assert "EMBEDDINGS_CACHE" not in [p.name() for p in dialog.algorithm().destinationParameterDefinitions()]
+        assert "EMBEDDINGS_CACHE" in [o.name() for o in dialog.algorithm().outputDefinitions()]  # still returned
+    finally:
+        dialog.close()
+        dialog.deleteLater()
