@@ -33,6 +33,9 @@ INFO = {
                               "composition", "uniqueness", "dinov2", "report", "csv")),
     "planbalance": ("plan.svg", False, "plan-patch-size-and-oversampling",
                     ("plan", "patch size", "oversampling", "cap", "imbalance", "effective sample size")),
+    "splitpatches": ("split.svg", False, "split-patches-train-validation-test",
+                     ("split", "train", "validation", "test", "holdout", "stratified", "spatial blocks", "buffer",
+                      "leakage", "instances")),
 }
 
 

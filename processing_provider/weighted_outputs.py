@@ -8,6 +8,7 @@ from qgis.core import (
 )
 
 from ..balance_core.report import render_report
+from ..balance_core.splits import training_table
 from ..balance_core.writers import atomic_path, write_csv, write_loss_weights
 from .parameters import add
 
@@ -52,20 +53,24 @@ def weight_settings(config) -> dict:
     return settings
 
 
-def finish_weighted(alg, parameters, context, table, legend, dest_id, settings: dict) -> dict:
+def finish_weighted(alg, parameters, context, table, legend, dest_id, settings: dict, train_split: str = "train") -> dict:
     csv_path = alg.parameterAsFileOutput(parameters, "OUTPUT_CSV", context)
     report_path = alg.parameterAsFileOutput(parameters, "REPORT", context)
     loss_path = alg.parameterAsFileOutput(parameters, "LOSS_WEIGHTS", context)
     if csv_path:
         write_csv(table, csv_path)
+    # with a split, the balance (report, loss weights) is the training split's: the others are never drawn
+    training = training_table(table, train_split)
+    if training is not table:
+        settings = {**settings, "Weighted split": f"{train_split} ({len(training)} of {len(table)} patches)"}
     if loss_path:
-        write_loss_weights(table, loss_path, class_names(legend))
+        write_loss_weights(training, loss_path, class_names(legend))
     if report_path:
-        text = render_report(table, legend, "Patch Balancer — balance report", settings)
+        text = render_report(training, legend, "Patch Balancer — balance report", settings)
         with atomic_path(report_path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
-    included = ~table["excluded"]
-    weights = table["sampler_weight"]  # never all 0 (checked by the engine)
+    included = ~training["excluded"]
+    weights = training["sampler_weight"]  # never all 0 (checked by the engine)
     return {
         "OUTPUT": dest_id,
         "OUTPUT_CSV": csv_path or None,
@@ -73,7 +78,7 @@ def finish_weighted(alg, parameters, context, table, legend, dest_id, settings: 
         "LOSS_WEIGHTS": loss_path or None,
         "PATCH_COUNT": len(table),
         "EXCLUDED_COUNT": int(table["excluded"].sum()),
-        "CLUSTER_COUNT": int(len(set(table["freq_cluster_id"][included].tolist()))) if "freq_cluster_id" in table else 0,
+        "CLUSTER_COUNT": int(len(set(training["freq_cluster_id"][included].tolist()))) if "freq_cluster_id" in training else 0,
         "EFFECTIVE_SAMPLE_SIZE": float(weights.sum() ** 2 / (weights ** 2).sum()),
         "MAX_OVERSAMPLING": float(weights.max() / weights.mean()),
     }

@@ -1,5 +1,5 @@
 """Compute sampler weights: any patch layer with composition and/or uniqueness → sampler_weight (step 4 of 4)."""
-from qgis.core import QgsProcessingException
+from qgis.core import QgsProcessingException, QgsProcessingParameterString
 
 from ...balance_core.config import SAMPLING_METHODS, needed_signals
 from ...balance_core.dataset import check_record_windows
@@ -9,7 +9,8 @@ from ...balance_core.pipeline import weights_step
 from ..base import PatchBalancerAlgorithm, guarded_run
 from ..class_legend import legend_or_error
 from ..feedback import FeedbackProgress
-from ..parameters import add_class_map_param, add_cluster_params, add_weight_params, checked_parameters, read_config
+from ..parameters import (add, add_class_map_param, add_cluster_params, add_weight_params, checked_parameters,
+                          read_config)
 from ..patch_layer import publish_patch_layer, read_patch_source
 from ..weighted_outputs import add_weighted_outputs, class_names, finish_weighted, weight_settings
 from .patch_input import add_patch_input
@@ -48,6 +49,10 @@ class ComputeSamplerWeightsAlgorithm(PatchBalancerAlgorithm):
         add_cluster_params(self)
         add_weight_params(self)
         add_class_map_param(self)
+        add(self, QgsProcessingParameterString("TRAIN_SPLIT", self.tr("Training split"), "train"),
+            "On a layer with a split field (from 'Split patches'): only patches of this split get a weight, computed "
+            "as if they were the whole dataset; the other splits get 0 and do not count in the balance or the "
+            "report. Ignored on a layer without a split field.", advanced=True)
         add_weighted_outputs(self)
 
     def checkParameterValues(self, parameters, context):
@@ -74,10 +79,16 @@ class ComputeSamplerWeightsAlgorithm(PatchBalancerAlgorithm):
         try:
             config.validate()
             check_record_windows(table, FeedbackProgress(feedback))  # an edited window: refused here too
-            table = weights_step(table, config, SubProgress(FeedbackProgress(feedback), 0.1, 0.9), class_names(legend))
+            train_split = self.parameterAsString(parameters, "TRAIN_SPLIT", context).strip() or "train"
+            table = weights_step(table, config, SubProgress(FeedbackProgress(feedback), 0.1, 0.9), class_names(legend),
+                                 train_split)
+            if "split" in table:
+                training = int((table["split"] == train_split).sum())
+                feedback.pushInfo(self.tr("Weighted the '{}' split alone ({} of {} patches); the other splits get "
+                                          "weight 0.").format(train_split, training, len(table)))
         except BalanceError as exc:
             raise QgsProcessingException(str(exc)) from exc
         dest_id = publish_patch_layer(self, parameters, context, feedback, table, source.geometries, source.crs, legend,
                                       self.tr("Balanced patches"), source.extra_fields, source.extra_values)
         settings = weight_settings(config)
-        return finish_weighted(self, parameters, context, table, legend, dest_id, settings)
+        return finish_weighted(self, parameters, context, table, legend, dest_id, settings, train_split)

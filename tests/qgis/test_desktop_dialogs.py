@@ -11,7 +11,7 @@ from qgis.PyQt.QtWidgets import QApplication, QCheckBox, QComboBox, QLabel, QScr
 REPO = Path(__file__).resolve().parents[2]
 TEST_OUTPUT = Path(os.environ.get("PATCH_BALANCER_TEST_OUTPUT", REPO / "test_output"))
 ALGORITHMS = ("buildbalanceddataset", "createpatchgrid", "computeclasscomposition", "computevisualuniqueness",
-              "computesamplerweights", "planbalance")
+              "computesamplerweights", "planbalance", "splitpatches")
 
 
 @pytest.fixture(scope="module")
