@@ -35,6 +35,7 @@ OFFLINE_SIGNS = ("Failed to establish a new connection", "Temporary failure in n
                  "NewConnectionError", "Network is unreachable", "ConnectTimeoutError", "ProxyError",
                  "Name or service not known", "getaddrinfo failed", "No route to host",
                  "Could not fetch URL", "connection broken", "SSLError", "ReadTimeoutError")
+NO_WINDOW = getattr(subprocess, "CREATE_NO_WINDOW", 0)  # Windows: no console window flashing up over QGIS
 SKIPPED_FROM_FOLDER = ("numpy",)  # QGIS's own copy (same version: pinned) is the one imported
 
 
@@ -124,7 +125,7 @@ def _same_python(exe: str) -> bool:
     if exe not in _checked:
         try:
             done = subprocess.run([exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],  # nosec B603
-                                  capture_output=True, text=True, timeout=60, env=_clean_env())
+                                  capture_output=True, text=True, timeout=60, env=_clean_env(), creationflags=NO_WINDOW)
             _checked[exe] = done.returncode == 0 and done.stdout.strip() == "%d.%d" % sys.version_info[:2]
         except (OSError, subprocess.SubprocessError):
             _checked[exe] = False
@@ -241,7 +242,8 @@ def _run(command: List[str], say: Callable[[str], None], cancelled: Callable[[],
     """Run one command, streaming its output; None when cancelled (the process is ended)."""
     try:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,  # nosec B603
-                                   stdin=subprocess.DEVNULL, text=True, errors="replace", env=_clean_env())
+                                   stdin=subprocess.DEVNULL, text=True, errors="replace", env=_clean_env(),
+                                   creationflags=NO_WINDOW)
     except OSError as exc:
         say(f"Cannot start {command[0]!r}: {exc}")
         return 1

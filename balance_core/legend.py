@@ -139,7 +139,16 @@ def legend_from_raster(path: str) -> Legend:
         from osgeo import gdal
     except ImportError:  # pragma: no cover - python3-gdal comes with QGIS
         return {}
+    was = gdal.GetUseExceptions()
     gdal.UseExceptions()
+    try:
+        return _legend_from_gdal(path, gdal)
+    finally:
+        if not was:  # the process-wide setting as it was: QGIS and other plugins rely on it
+            gdal.DontUseExceptions()
+
+
+def _legend_from_gdal(path: str, gdal) -> Legend:
     try:
         dataset = gdal.Open(path)
         band = dataset.GetRasterBand(1)
