@@ -161,6 +161,22 @@ def run_build(spec, progress, class_names: Mapping[int, str] | None = None):
         table = _exclusions_from_records(table, config)
     require_included(table)
     progress.info(f"{int(table['excluded'].sum())} of {len(table)} patches excluded")
+    if spec.split is not None:
+        from .dataset import dataset_footprints
+        from .splits import split_patches
+
+        if dataset is None:
+            dataset = open_dataset(_distinct_pairs(table), progress)
+        rings = dataset_footprints(table, dataset)
+        bounds = np.column_stack([rings[..., 0].min(axis=1), rings[..., 1].min(axis=1),
+                                  rings[..., 0].max(axis=1), rings[..., 1].max(axis=1)])
+        outcome = split_patches(table, bounds, spec.split, progress, class_names=class_names)
+        for note in outcome.notes:
+            progress.warning(note)
+        table = outcome.table
+        parts = ", ".join(f"{n} {int(p)}" for n, p in zip(outcome.summary.names, outcome.summary.patches))
+        progress.info(f"Split over {outcome.n_blocks} block(s): {parts} drawable patches; only "
+                      f"'{spec.split.spec.training}' gets sampler weights.")
     if config.needs_uniqueness:
         included = ~table["excluded"]
         if "uniqueness_score" in table and np.isfinite(np.asarray(table["uniqueness_score"], float)[included]).all():
@@ -182,8 +198,14 @@ def run_build(spec, progress, class_names: Mapping[int, str] | None = None):
         progress.info(f"include_excluded: false — {len(table) - len(keep)} excluded patches left out of the outputs.")
         table = table.take(keep)
         carried = {name: [values[i] for i in keep] for name, values in carried.items()}
-    table = weights_step(table, config, SubProgress(progress, 0.95 if config.needs_uniqueness else mask_end, 1.0),
-                         class_names)
+    weights_progress = SubProgress(progress, 0.95 if config.needs_uniqueness else mask_end, 1.0)
+    if spec.split is not None:
+        from .splits import weigh_training_split
+
+        table = weigh_training_split(table, spec.split.spec.training,
+                                     lambda part: weights_step(part, config, weights_progress, class_names))
+    else:
+        table = weights_step(table, config, weights_progress, class_names)
     progress.set_fraction(1.0)
     return table, dataset, carried
 
@@ -254,15 +276,25 @@ def build_command(path: str, progress: TerminalProgress) -> int:
                     progress.warning(problem)
             if spec.gpkg_path:
                 write_gpkg(written, rings, dataset.crs_wkt, spec.gpkg_path, extra=carried)
+        if spec.split is not None and spec.split_csv_folder:
+            from .splits import write_split_csvs
+
+            paths = write_split_csvs(written, spec.split_csv_folder, spec.split.spec.names)
+            progress.info(f"Split CSVs: {', '.join(paths.values())}")
+        basis = table  # what the loss weights and the report describe: the training split when there is one
+        if spec.split is not None:
+            from .splits import training_table
+
+            basis = training_table(table, spec.split.spec.training)
         if spec.loss_weights_path:
-            write_loss_weights(table, spec.loss_weights_path, names)
+            write_loss_weights(basis, spec.loss_weights_path, names)
         if spec.report_path:
             from .report import render_report
 
             settings = {"Signals": spec.config.mode, "Sampling method": spec.config.sampling_method,
                         "Oversampling cap": f"{spec.config.oversampling_cap:g}×" if spec.config.oversampling_cap
                         else "none"}
-            text = render_report(table, legend, "Patch Balancer — balance report", settings)
+            text = render_report(basis, legend, "Patch Balancer — balance report", settings)
             with atomic_path(spec.report_path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
                 fh.write(text)
         staged.commit()

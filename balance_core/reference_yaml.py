@@ -15,6 +15,11 @@ Where the two spellings of the reference differ, both are accepted:
 | postgres keys under `input:`           | a `postgres:` block, `backend: postgres`| either                       |
 | `input.patch_records` as a YAML list   | a DataFrame (crashes from YAML)        | a YAML list, or a CSV path    |
 | `input.image_dir` / `mask_dir`         | not implemented (raises)               | paired by file name, gridded  |
+
+Patch Balancer's own keys: `sampling_method: class_balance` (the default), `repeat_factor`, `sqrt_inverse_freq`; a
+`balance:` block (target, strength, max_oversampling, weight_floor, rfs_threshold); `class_map`; `split:` (train/val/
+test by spatial blocks); `uniqueness.embeddings_parquet` / `embedding_column` (external embeddings); in `output:`
+`gpkg_path`, `loss_weights_path`, `report_path`; in `exclusion:` `exclude_image_nodata`, `ignore_band_nodata`.
 """
 from __future__ import annotations
 
@@ -63,6 +68,8 @@ class BuildSpec:
     report_path: str | None = None
     class_map: str | None = None
     embedding_column: str | None = None  # a vector column of the input table/records
+    split: Any = None  # splits.SplitConfig: train/val/test by spatial blocks (Patch Balancer's own `split:` block)
+    split_csv_folder: str | None = None  # one <name>.csv per split
     notes: list[str] = field(default_factory=list)  # warnings: keys ignored, defaults that differ from the reference
     infos: list[str] = field(default_factory=list)
 
@@ -395,8 +402,9 @@ def parse_build(document: Any) -> BuildSpec:
         out.ignore("geojson_crs", "footprints are written in the rasters' own CRS, read from the files")
     out.done()
 
-    if top.has("split"):  # issue 16's split lands separately; until then the key is reported, not used
-        top.ignore("split", "this version of Patch Balancer has no train/val/test split yet")
+    if top.has("split"):
+        spec_kwargs["split"], spec_kwargs["split_csv_folder"] = _split(
+            _Section(top.take("split"), "balanced_dataset.split", notes), values.get("seed", 42))
     top.done()
 
     config = BalanceConfig(**values)
@@ -406,6 +414,32 @@ def parse_build(document: Any) -> BuildSpec:
     spec = BuildSpec(config=config, notes=notes, infos=infos, **spec_kwargs)
     config.validate()
     return spec
+
+
+def _split(sec: _Section, seed: int):
+    """`split:` → (SplitConfig, CSV folder): names/fractions as lists or comma-separated text, blocks grid or
+    raster (region polygons are a QGIS layer: use the Split patches algorithm), block_size and buffer in map units."""
+    from .split_search import parse_split_spec
+    from .splits import SplitConfig
+
+    def text(value):
+        return ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
+
+    names = text(sec.take("names", "train,val,test"))
+    fractions = text(sec.take("fractions", "0.7,0.15,0.15"))
+    blocks = str(sec.take("blocks", "grid"))
+    if blocks not in ("grid", "raster"):
+        raise InvalidParameterError(f"split.blocks must be grid or raster here (regions need polygons: use the QGIS "
+                                    f"algorithm Split patches), got {blocks!r}.")
+    config = SplitConfig(
+        spec=parse_split_spec(names, fractions), blocks=blocks,
+        block_size=_float(sec.take("block_size", 0.0), "split.block_size"),
+        buffer=_float(sec.take("buffer", 0.0), "split.buffer"),
+        seed=_int(sec.take("seed", seed), "split.seed", 0),
+        min_instances=_int(sec.take("min_instances", 50), "split.min_instances", 0)).validate()
+    folder = sec.take("csv_folder")
+    sec.done()
+    return config, (_path(folder) if folder else None)
 
 
 def _is_own_cache(path: str) -> bool:

@@ -277,6 +277,18 @@ def add_embedding_params(alg):
     alg.addOutput(QgsProcessingOutputFile("EMBEDDINGS_CACHE", tr("Embeddings cache (Parquet)")))
 
 
+def add_external_embeddings_param(alg):
+    """EXTERNAL_EMBEDDINGS: embeddings computed elsewhere, used instead of the embedder (balance_core.external_embeddings)."""
+    add(alg, QgsProcessingParameterFile("EXTERNAL_EMBEDDINGS", alg.tr("External embeddings (Parquet)"),
+                                        QgsProcessingParameterFile.File,
+                                        fileFilter=alg.tr("Parquet files (*.parquet);;All files (*)"), optional=True),
+        "Optional. Embeddings computed elsewhere, used instead of running the embedder: the reference pipeline's "
+        "Parquet (tile_id, image_path, row_off, col_off, patch_size, embedding — pytorch_segmentation_models_trainer's "
+        "embedding_extractor), a Patch Balancer cache of one model, or any Parquet with image_path, row_off, col_off "
+        "and an embedding list column. Rows are matched to patches by image path and window, never by row position; "
+        "every included patch must have one, all of one dimension, or the run stops naming the patches missing.")
+
+
 # --- reading -----------------------------------------------------------------------------------
 
 def optional_value(alg, parameters, key, context, as_int):
@@ -347,6 +359,8 @@ def read_config(alg, parameters, context, **fixed) -> BalanceConfig:
         number("K_NEIGHBORS", "k_neighbors")
         values["knn_backend"] = KNN_BACKENDS[alg.parameterAsEnum(parameters, "KNN_BACKEND", context)]
         values["embeddings_cache"] = alg.parameterAsFile(parameters, "EMBEDDINGS_CACHE", context) or None
+    if "EXTERNAL_EMBEDDINGS" in has:
+        values["external_embeddings"] = alg.parameterAsFile(parameters, "EXTERNAL_EMBEDDINGS", context) or None
     values.update(fixed)
     return BalanceConfig(**values)
 

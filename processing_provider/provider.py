@@ -10,12 +10,13 @@ from .algorithms.compute_sampler_weights import ComputeSamplerWeightsAlgorithm
 from .algorithms.compute_visual_uniqueness import ComputeVisualUniquenessAlgorithm
 from .algorithms.create_patch_grid import CreatePatchGridAlgorithm
 from .algorithms.plan_balance import PlanBalanceAlgorithm
+from .algorithms.select_coreset import SelectCoresetAlgorithm
 from .algorithms.split_patches import SplitPatchesAlgorithm
 
 ICON = os.path.join(os.path.dirname(os.path.dirname(__file__)), "icon.svg")
 ALGORITHMS = (CreatePatchGridAlgorithm, ComputeClassCompositionAlgorithm, ComputeVisualUniquenessAlgorithm,
               ComputeSamplerWeightsAlgorithm, BuildBalancedDatasetAlgorithm, PlanBalanceAlgorithm,
-              SplitPatchesAlgorithm)
+              SplitPatchesAlgorithm, SelectCoresetAlgorithm)
 
 
 class PatchBalancerProvider(QgsProcessingProvider):

@@ -9,7 +9,7 @@ from ...balance_core.pipeline import uniqueness_step
 from ..base import PatchBalancerAlgorithm, guarded_run
 from ..class_legend import legend_or_error
 from ..feedback import FeedbackProgress
-from ..parameters import add, add_embedding_params, checked_parameters, read_config
+from ..parameters import add, add_embedding_params, add_external_embeddings_param, checked_parameters, read_config
 from ..patch_layer import publish_patch_layer, read_patch_source
 from .patch_input import add_patch_input, distinct_pairs
 
@@ -26,13 +26,16 @@ class ComputeVisualUniquenessAlgorithm(PatchBalancerAlgorithm):
             "Embeds each included patch's image window (DINOv2 CLS token, or the weights-free descriptor) and scores "
             "how unlike the rest of the dataset it looks: the mean cosine distance to its k nearest included patches, "
             "searched over all rasters at once. Patches with excluded = 1 are skipped. The embeddings cache makes "
-            "re-runs and edited layers cheap.<br><br>"
+            "re-runs and edited layers cheap. Embeddings computed elsewhere (External embeddings: the reference "
+            "pipeline's Parquet, or any with image_path, row_off, col_off and an embedding column) are used instead "
+            "of the embedder, matched by image path and window.<br><br>"
             "<b>Patches with uniqueness</b>: the input fields plus uniqueness_score (empty for excluded patches). "
             "Next: <i>Compute sampler weights</i>.")
 
     def initAlgorithm(self, config=None):
         add_patch_input(self, "Patches with their window fields, usually the output of 'Compute class composition'.")
         add_embedding_params(self)
+        add_external_embeddings_param(self)
         add(self, QgsProcessingParameterFeatureSink("OUTPUT", self.tr("Patches with uniqueness"), QgsProcessing.TypeVectorPolygon),
             "The input patches with uniqueness_score.")
         self.addOutput(QgsProcessingOutputNumber("PATCH_COUNT", self.tr("Number of patches")))
@@ -53,8 +56,8 @@ class ComputeVisualUniquenessAlgorithm(PatchBalancerAlgorithm):
             config.validate()
             if source.table["excluded"].all():
                 raise QgsProcessingException(self.tr("Every patch is excluded: there is nothing to score."))
-            dataset = open_dataset(distinct_pairs(source.table), progress)
-            table = uniqueness_step(source.table, dataset, config, progress)
+            dataset = None if config.external_embeddings else open_dataset(distinct_pairs(source.table), progress)
+            table = uniqueness_step(source.table, dataset, config, progress)  # external: matched by window
         except BalanceError as exc:
             raise QgsProcessingException(str(exc)) from exc
         legend = legend_or_error(self, parameters, context, feedback, patch_layer=source.layer)

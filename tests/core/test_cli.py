@@ -253,3 +253,20 @@ def test_select_coreset_cli_keeps_the_input_columns(tmp_path):
     assert all(r["coreset_score"] == "" for r in rows if r["excluded"] == "1")
     notes = parse_coreset(coreset).notes
     assert any("coreset.unknown" in n for n in notes) and any("coreset.device" in n for n in notes)
+
+
+def test_split_block_writes_one_csv_per_split_and_weights_train_only(tmp_path):
+    document = {"balanced_dataset": {
+        "input": {"patch_records": _records(size=64, step=64)}, "exclusion": {"nodata_class": 255},
+        "split": {"names": ["train", "val"], "fractions": "0.75,0.25", "blocks": "grid", "block_size": 19.2,
+                  "csv_folder": str(tmp_path / "splits")},
+        "output": {"csv_path": str(tmp_path / "all.csv")}}}
+    assert _run(tmp_path, document, "build-balanced-dataset") == 0
+    rows = _rows(tmp_path / "all.csv")
+    assert {r["split"] for r in rows} == {"train", "val"}
+    assert all(float(r["sampler_weight"]) == 0 for r in rows if r["split"] == "val")
+    assert any(float(r["sampler_weight"]) > 0 for r in rows if r["split"] == "train")
+    train, val = _rows(tmp_path / "splits" / "train.csv"), _rows(tmp_path / "splits" / "val.csv")
+    assert len(train) + len(val) == sum(r["excluded"] == "0" for r in rows)
+    with pytest.raises(InvalidParameterError, match="regions need polygons"):
+        parse_build({"input": {"patch_records": _records()}, "split": {"blocks": "region"}})

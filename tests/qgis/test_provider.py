@@ -15,7 +15,7 @@ from qgis.core import (
 REPO = Path(__file__).resolve().parents[2]
 EXPECTED_ALGORITHMS = sorted(f"patchbalancer:{name}" for name in (
     "createpatchgrid", "computeclasscomposition", "computevisualuniqueness", "computesamplerweights",
-    "buildbalanceddataset", "planbalance", "splitpatches"))
+    "buildbalanceddataset", "planbalance", "splitpatches", "selectcoreset"))
 
 
 def test_provider_lists_exactly_the_expected_algorithms(provider):
