@@ -1,4 +1,4 @@
-"""Patch Balancer engine: pure Python + numpy/rasterio/scikit-learn, no QGIS or Qt.
+"""Patch Balancer engine: pure Python + numpy and GDAL (raster_io), optional scipy/scikit-learn/torch, no QGIS or Qt.
 
 Entry point: `build_balanced_dataset([(image_path, mask_path), ...], BalanceConfig(...))`.
 """
