@@ -199,6 +199,9 @@ def per_pair(table: PatchTable, dataset: Dataset, stage: PairStage, progress: Pr
     decodes); each group opens its own datasets, so no dataset is shared between threads."""
     groups = window_groups(table)
     total = max(len(table), 1)
+    if workers > 1 and len(groups) < workers:  # few rasters: cut each into bands of whole strips, one per thread
+        groups = [(key, size, part) for key, size, rows in groups
+                  for part in _strip_bands(table["row_off"][rows], rows, -(-workers // len(groups)))]
     if workers <= 1 or len(groups) <= 1:
         done, out = 0, []
         for key, _, rows in groups:
@@ -216,6 +219,17 @@ def per_pair(table: PatchTable, dataset: Dataset, stage: PairStage, progress: Pr
             shared.stop()  # the other groups stop at their next cancellation check
             raise
     return [(rows, result) for (_, _, rows), result in zip(groups, results)]
+
+
+def _strip_bands(row_off: np.ndarray, rows: np.ndarray, parts: int) -> list[np.ndarray]:
+    """`rows` (sorted by row_off) cut into at most `parts` bands of about equal size, never inside one strip
+    (windows of one row_off are counted from one read of that strip)."""
+    starts = np.flatnonzero(np.r_[True, row_off[1:] != row_off[:-1]])
+    if parts <= 1 or len(starts) <= 1:
+        return [rows]
+    cuts = starts[np.unique(np.searchsorted(starts, np.linspace(0, len(rows), parts + 1)[1:-1], side="left"))]
+    cuts = cuts[(cuts > 0) & (cuts < len(rows))]
+    return [part for part in np.split(rows, cuts) if len(part)]
 
 
 class _SharedProgress:

@@ -124,3 +124,18 @@ def test_mixed_patch_sizes_measure_each_window_at_its_own_size(write_raster):
     rings = dataset_footprints(measured, dataset)
     np.testing.assert_allclose(rings[1, 2] - rings[1, 0], [32.0, -32.0])  # a 32 px patch's footprint: 32 px wide
     np.testing.assert_allclose(rings[3, 2] - rings[3, 0], [8.0, -8.0])
+
+
+def test_workers_give_the_same_composition(write_raster):
+    image, mask_path, _ = _scene(write_raster)
+    dataset = open_dataset([(image, mask_path)])
+    from balance_core.pipeline import grid_step
+
+    config = BalanceConfig(patch_size=8, stride=4, exclude_black_border=False)
+    table = grid_step(dataset, config)
+    one = composition_step(table, dataset, config, _null())
+    three = composition_step(table, dataset, BalanceConfig(**{**config.__dict__, "workers": 3}), _null())
+    np.testing.assert_array_equal(one.class_values, three.class_values)
+    np.testing.assert_array_equal(one.class_counts, three.class_counts)
+    for name in ("nodata_ratio", "class_entropy", "excluded", "excl_border_nodata"):
+        np.testing.assert_array_equal(one[name], three[name])
