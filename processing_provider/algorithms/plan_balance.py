@@ -13,7 +13,6 @@ from qgis.core import (
     QgsProcessingParameterString,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QVariant
 
 from ...balance_core.errors import BalanceError
 from ...balance_core.plan_report import plan_columns, plan_records, render_plan_report
@@ -33,10 +32,10 @@ from ..parameters import (
     raster_pairs,
     read_config,
 )
-from ..patch_layer import close_sink, open_sink, write_features
+from ..patch_layer import close_sink, open_sink, qt_field_type, write_features
 from ..weighted_outputs import class_names
 
-FIELD_TYPES = {"int": QVariant.LongLong, "float": QVariant.Double, "text": QVariant.String}
+FIELD_TYPES = {"int": qt_field_type("LongLong"), "float": qt_field_type("Double"), "text": qt_field_type("String")}
 
 
 class PlanBalanceAlgorithm(PatchBalancerAlgorithm):

@@ -22,7 +22,7 @@ from ..base import PatchBalancerAlgorithm, guarded_run
 from ..class_legend import legend_or_error
 from ..feedback import FeedbackProgress
 from ..parameters import Double, Integer, add, add_target_params, optional_value
-from ..patch_layer import publish_patch_layer, read_patch_source
+from ..patch_layer import publish_patch_layer, qt_field_type, read_patch_source
 from .patch_input import add_patch_input
 
 BUDGET_MODES = ("fraction", "count")
@@ -196,8 +196,8 @@ class SelectCoresetAlgorithm(PatchBalancerAlgorithm):
             if source.extra_fields.at(i).name() not in NEW_FIELDS:
                 extra_fields.append(source.extra_fields.at(i))
                 keep.append(i)
-        extra_fields.append(QgsField("coreset_score", QVariant.Double))
-        extra_fields.append(QgsField("coreset_selected", QVariant.Int))
+        extra_fields.append(QgsField("coreset_score", qt_field_type("Double")))
+        extra_fields.append(QgsField("coreset_selected", qt_field_type("Int")))
         scores, selected = table["coreset_score"], table["coreset_selected"]
         extra_values = [[row[i] for i in keep] + [None if not np.isfinite(scores[r]) else float(scores[r]),
                                                   int(selected[r])]
