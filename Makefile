@@ -33,6 +33,7 @@ bench: setup
 	$(PY) bench/bench_class_balance_dock.py
 	$(PY) bench/bench_balance.py
 	$(PY) bench/bench_plan.py
+	$(PY) bench/bench_split.py
 
 model: setup
 	$(PY) scripts/make_model.py

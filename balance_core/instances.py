@@ -55,11 +55,12 @@ class StripComponents:
             self._last_row = None
             return
         labels, n = label(strip, structure=EIGHT)
-        labels = labels.astype(np.int64)
-        labels[labels > 0] += self._next_id - 1
+        offset = self._next_id - 1  # global ids: only the first and last rows are ever compared
+        first = np.where(labels[0] > 0, labels[0].astype(np.int64) + offset, 0)
+        last = np.where(labels[-1] > 0, labels[-1].astype(np.int64) + offset, 0)
         self._next_id += n
         self.count += n
-        previous, first = self._last_row, labels[0]
+        previous = self._last_row
         if previous is not None:
             width = len(first)
             pairs = []
@@ -75,21 +76,21 @@ class StripComponents:
                     if ra != rb:
                         self._parent[rb] = ra
                         self.count -= 1
-        self._last_row = labels[-1].copy()
+        self._last_row = last
 
 
-def _coverage(rows: np.ndarray, cols: np.ndarray, size: int, r0: int, r1: int, c0: int, width: int) -> np.ndarray:
-    """Which pixels of strip rows [r0, r1) (columns from c0, `width` wide) the windows cover."""
+def _coverage(rows: np.ndarray, cols: np.ndarray, sizes: np.ndarray, r0: int, r1: int, c0: int,
+              width: int) -> np.ndarray:
+    """Which pixels of strip rows [r0, r1) (columns from c0, `width` wide) the windows cover: each window painted
+    as a slice (a strip holds a few thousand windows; a summed-area table over the strip costs far more)."""
+    cover = np.zeros((r1 - r0, width), dtype=bool)
     top = np.clip(rows, r0, r1) - r0
-    bottom = np.clip(rows + size, r0, r1) - r0
-    hit = bottom > top
-    diff = np.zeros((r1 - r0 + 1, width + 1), dtype=np.int32)
-    left, right = cols[hit] - c0, cols[hit] + size - c0
-    np.add.at(diff, (top[hit], left), 1)
-    np.add.at(diff, (top[hit], right), -1)
-    np.add.at(diff, (bottom[hit], left), -1)
-    np.add.at(diff, (bottom[hit], right), 1)
-    return diff.cumsum(axis=0).cumsum(axis=1)[:-1, :-1] > 0
+    bottom = np.clip(rows + sizes, r0, r1) - r0
+    hit = np.flatnonzero(bottom > top)
+    for t, b, left, size in zip(top[hit].tolist(), bottom[hit].tolist(), (cols[hit] - c0).tolist(),
+                                sizes[hit].tolist()):
+        cover[t:b, left:left + size] = True
+    return cover
 
 
 def count_instances(table: PatchTable, split: np.ndarray, drawable: np.ndarray, n_splits: int,
@@ -114,7 +115,6 @@ def count_instances(table: PatchTable, split: np.ndarray, drawable: np.ndarray, 
 def _count_raster(mask_path, table, rows, split, values, n_splits, label, progress, strip_pixels) -> np.ndarray:
     row_off, col_off = table["row_off"][rows], table["col_off"][rows]
     size = table["patch_size"][rows]
-    sizes = np.unique(size)
     r_lo, r_hi = int(row_off.min()), int((row_off + size).max())
     c_lo, c_hi = int(col_off.min()), int((col_off + size).max())
     width = c_hi - c_lo
@@ -130,11 +130,7 @@ def _count_raster(mask_path, table, rows, split, values, n_splits, label, progre
             mask = read_window(ds, Window(c_lo, r0, width, r1 - r0), 1)
             for s in range(n_splits):
                 mine = split[rows] == s
-                cover = np.zeros((r1 - r0, width), dtype=bool)
-                for patch in sizes:  # one patch size per run in practice
-                    same = mine & (size == patch)
-                    if same.any():
-                        cover |= _coverage(row_off[same], col_off[same], int(patch), r0, r1, c_lo, width)
+                cover = _coverage(row_off[mine], col_off[mine], size[mine], r0, r1, c_lo, width)
                 for j, value in enumerate(values):
                     counters[s, j].add((mask == value) & cover, label)
     for (s, j), counter in counters.items():

@@ -189,8 +189,9 @@ class SplitOutcome:
     block: np.ndarray  # block id per patch
     n_blocks: int
     block_size: float  # map units of the grid cells (0 when the blocks are rasters)
-    search: SearchResult
-    random: tuple[float, float, float, int]  # the same score for a seeded random assignment of the same blocks
+    search: SearchResult  # the assignment kept (its objective is before the buffer)
+    score: tuple[float, float, float, int]  # (objective, class term, fraction term, missing) after the buffer
+    random: tuple[float, float, float, int]  # the same for a seeded random assignment of the same blocks
     summary: SplitSummary
     notes: tuple[str, ...] = field(default=())
 
@@ -249,12 +250,36 @@ def split_patches(table: PatchTable, bounds: np.ndarray, config: SplitConfig = S
         raise InvalidParameterError(
             f"The drawable patches lie in {usable} block(s), fewer than the {len(spec.names)} splits: use smaller "
             "blocks (BLOCK_SIZE), or more rasters or regions.")
-    search = assign_blocks(stats, spec.fractions, config.seed, config.restarts, SubProgress(progress, 0.0, 0.8))
-    baseline = score_assignment(stats, spec.fractions,
-                                random_assignment(stats, spec.fractions, np.random.default_rng(config.seed)))
-    check_cancelled(progress)
+    counts = table.class_counts
+
+    def buffered(split_of_block: np.ndarray) -> tuple[np.ndarray, tuple]:
+        """The buffer's exclusions for an assignment, and its score on the patches the buffer leaves."""
+        flag = buffer_exclusions(bounds, split_of_block[block], drawable, config.buffer, spec.fractions, progress)
+        left = BlockStats.of(block, n_blocks, counts, drawable & ~flag) if flag.any() else stats
+        return flag, score_assignment(left, spec.fractions, split_of_block)
+
+    # The buffer takes patches from the split that gives way (train, mostly), so the fractions drift; the search
+    # runs again with targets corrected by what the buffer took (at most twice), and the best result after the
+    # buffer is kept.
+    target = np.asarray(spec.fractions, dtype=np.float64)
+    best = None
+    for attempt in range(3):
+        search = assign_blocks(stats, target, config.seed, config.restarts,
+                               SubProgress(progress, 0.8 * attempt / 3, 0.8 * (attempt + 1) / 3))
+        flag, score = buffered(search.split_of_block)
+        if best is None or score[0] < best[2][0] - 1e-15:
+            best = (search, flag, score)
+        check_cancelled(progress)
+        if not flag.any():
+            break
+        kept = np.bincount(search.split_of_block[block][drawable & ~flag], minlength=len(target)).astype(float)
+        assigned = np.bincount(search.split_of_block[block][drawable], minlength=len(target)).astype(float)
+        keep_rate = np.divide(kept, assigned, out=np.ones_like(kept), where=assigned > 0)
+        target = target / np.maximum(keep_rate, 1e-3)
+        target = target / target.sum()
+    search, flag, score = best
+    random_flag, random_score = buffered(random_assignment(stats, spec.fractions, np.random.default_rng(config.seed)))
     split = search.split_of_block[block]
-    flag = buffer_exclusions(bounds, split, drawable, config.buffer, spec.fractions, progress)
     progress.set_fraction(0.95)
     names = np.array(spec.names, dtype=object)
     table = table.with_columns(**{SPLIT_FIELD: names[split], BUFFER_FLAG: flag,
@@ -266,7 +291,8 @@ def split_patches(table: PatchTable, bounds: np.ndarray, config: SplitConfig = S
                      "'Compute sampler weights' on the split layer (or tick its weights here): only the "
                      f"'{spec.training}' patches get a weight.")
     progress.set_fraction(1.0)
-    return SplitOutcome(table, block, n_blocks, block_size, search, baseline, summary, tuple(notes))
+    return SplitOutcome(table, block, n_blocks, block_size, search, score, random_score, summary, tuple(notes))
+
 
 
 def summarise_split(table: PatchTable, spec: SplitSpec, min_instances: int = MIN_INSTANCES,

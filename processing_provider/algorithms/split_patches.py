@@ -221,7 +221,7 @@ class SplitPatchesAlgorithm(PatchBalancerAlgorithm):
                                   + (f" of {outcome.block_size:g} map units" if outcome.block_size else ""),
                         "Buffer": f"{split_config.buffer:g} map units", "Random seed": str(split_config.seed),
                         "Minimum instances": str(split_config.min_instances)}
-            strat = {"objective": outcome.search.objective, "random": outcome.random[0]}
+            strat = {"objective": outcome.score[0], "random": outcome.random[0]}
             with atomic_path(report_path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
                 fh.write(render_split_report(summary, legend, settings, strat, names=names))
         return {"OUTPUT": dest_id, "OUTPUT_FOLDER": folder or None, "REPORT": report_path or None,
@@ -299,7 +299,7 @@ class SplitPatchesAlgorithm(PatchBalancerAlgorithm):
         feedback.pushInfo(self.tr(
             "Stratification: score {:.3g} against {:.3g} for a random assignment of the same {} blocks; largest gap "
             "between a class's share in a split and the split's fraction: {:.1f} points").format(
-                outcome.search.objective, outcome.random[0], outcome.n_blocks, summary.max_allocation_error * 100))
+                outcome.score[0], outcome.random[0], outcome.n_blocks, summary.max_allocation_error * 100))
         if summary.buffer_excluded.sum():
             feedback.pushInfo(self.tr("Excluded by the buffer: {}").format(", ".join(
                 f"{n} {int(k)}" for n, k in zip(summary.names, summary.buffer_excluded))))
