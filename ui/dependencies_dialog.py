@@ -66,8 +66,9 @@ class DependenciesDialog(QDialog):
             check.setToolTip(status.group.purpose)
             state = QLabel()
             state.setWordWrap(True)
-            grid.addWidget(check, row, 0)
-            grid.addWidget(state, row, 1)
+            state.setIndent(24)  # under its checkbox, indented
+            grid.addWidget(check, 2 * row, 0)
+            grid.addWidget(state, 2 * row + 1, 0)
             self.checks[status.group.key], self.states[status.group.key] = check, state
         layout.addWidget(box)
 
