@@ -222,6 +222,10 @@ def install(groups: Sequence[str], folder: str, log: Callable[[str], None] = lam
         _drop_shipped(folder, say)
         activate(folder)
     missing = [m for k in groups for m in group(k).modules if not importable(m)]
+    wanted = [r for k in groups for r in group(k).requirements]
+    if failed_optional and len(failed_optional) == len(wanted):
+        return InstallResult(False, f"None of {', '.join(failed_optional)} could be installed: pip found no wheel "
+                             "for this system and Python (or none in the folder of wheels); the log says more.", lines)
     note = f" Not available for this platform: {', '.join(failed_optional)}." if failed_optional else ""
     if missing and not failed_optional:
         return InstallResult(False, f"pip finished but {', '.join(missing)} still cannot be found; restart QGIS "
