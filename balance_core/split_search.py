@@ -23,6 +23,7 @@ all candidates at once with matrix products, so a step costs O(blocks × classes
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +31,7 @@ import numpy as np
 from .errors import InvalidParameterError
 from .progress import Progress, check_cancelled
 
+SPLIT_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # a file name on every OS, no path
 MISSING_WEIGHT = 1.0  # per (split, class) missing: more than any class's allocation term can gain
 FRACTION_WEIGHT = 1.0  # the fraction term counts like one (average) class
 RESTARTS = 8
@@ -61,6 +63,10 @@ def parse_split_spec(names: str, fractions: str) -> SplitSpec:
     name_list = [n.strip() for n in str(names).replace(";", ",").split(",")]
     if any(not n for n in name_list):
         raise InvalidParameterError(f"Split names must be comma-separated, non-empty words; got {names!r}.")
+    bad = [n for n in name_list if not SPLIT_NAME.fullmatch(n)]
+    if bad:
+        raise InvalidParameterError(
+            f"Split names become file names (<name>.csv): use letters, digits, '_', '-' or '.', not {bad[0]!r}.")
     if len(set(name_list)) != len(name_list):
         raise InvalidParameterError(f"Split names must differ from each other; got {names!r}.")
     try:

@@ -1,10 +1,14 @@
 """Compute sampler weights: any patch layer with composition and/or uniqueness → sampler_weight (step 4 of 4)."""
-from qgis.core import QgsProcessingException, QgsProcessingParameterString
+import os
+
+from qgis.core import QgsProcessingException, QgsProcessingParameterFolderDestination, QgsProcessingParameterString
 
 from ...balance_core.config import SAMPLING_METHODS, needed_signals
 from ...balance_core.dataset import check_record_windows
 from ...balance_core.errors import BalanceError
 from ...balance_core.progress import SubProgress
+from ...balance_core.split_search import SPLIT_NAME
+from ...balance_core.splits import split_csv_paths, write_split_csvs
 from ...balance_core.pipeline import weights_step
 from ..base import PatchBalancerAlgorithm, guarded_run
 from ..class_legend import legend_or_error
@@ -54,6 +58,10 @@ class ComputeSamplerWeightsAlgorithm(PatchBalancerAlgorithm):
             "as if they were the whole dataset; the other splits get 0 and do not count in the balance or the "
             "report. Ignored on a layer without a split field.", advanced=True)
         add_weighted_outputs(self)
+        add(self, QgsProcessingParameterFolderDestination("OUTPUT_FOLDER", self.tr("Split CSV folder"), optional=True,
+                                                          createByDefault=False),
+            "Optional, for a layer with a split field: one CSV per split (train.csv, val.csv, test.csv) with the "
+            "sampler CSV's columns and only its usable patches; validation and test rows carry weight 0.")
 
     def checkParameterValues(self, parameters, context):
         # the signals (and so the mode) come from the input layer: the method is checked against them in the run
@@ -91,4 +99,29 @@ class ComputeSamplerWeightsAlgorithm(PatchBalancerAlgorithm):
         dest_id = publish_patch_layer(self, parameters, context, feedback, table, source.geometries, source.crs, legend,
                                       self.tr("Balanced patches"), source.extra_fields, source.extra_values)
         settings = weight_settings(config)
-        return finish_weighted(self, parameters, context, table, legend, dest_id, settings, train_split)
+        results = finish_weighted(self, parameters, context, table, legend, dest_id, settings, train_split)
+        results["OUTPUT_FOLDER"] = self._split_csvs(parameters, context, table, train_split, feedback)
+        return results
+
+    def _split_csvs(self, parameters, context, table, train_split, feedback):
+        """train.csv, val.csv, … in OUTPUT_FOLDER (None when not asked for, or the layer has no split)."""
+        value = parameters.get("OUTPUT_FOLDER")
+        folder = "" if value in (None, "") else self.parameterAsString(parameters, "OUTPUT_FOLDER", context)
+        if not folder:
+            return None
+        if "split" not in table:
+            feedback.pushWarning(self.tr("No split CSVs: the layer has no split field (run 'Split patches' first)."))
+            return None
+        found = sorted({str(v) for v in table["split"].tolist() if v}, key=lambda v: (v != train_split, v))
+        bad = [v for v in found if not SPLIT_NAME.fullmatch(v)]
+        if bad:
+            raise QgsProcessingException(self.tr("The split value {!r} cannot be a file name; rename it in the "
+                                                 "layer (letters, digits, '_', '-', '.').").format(bad[0]))
+        layer = self.parameterAsVectorLayer(parameters, "INPUT", context)
+        source = os.path.normcase(os.path.abspath(layer.source().split("|")[0])) if layer is not None else ""
+        for path in split_csv_paths(folder, found).values():
+            if os.path.normcase(os.path.abspath(path)) == source:
+                raise QgsProcessingException(self.tr("The split CSV {} would overwrite the input layer; choose another "
+                                                     "Split CSV folder.").format(path))
+        write_split_csvs(table, folder, found)
+        return folder

@@ -218,7 +218,7 @@ def test_split_spec_and_settings_are_checked():
     for names, fractions, words in (("train,val", "0.7,0.15,0.15", "one fraction per split"),
                                     ("train,train", "0.5,0.5", "differ"), ("train,", "0.5,0.5", "non-empty"),
                                     ("train,val", "0.7,-0.3", "positive"), ("train,val", "a,b", "numbers"),
-                                    ("train", "1", "at least two")):
+                                    ("train", "1", "at least two"), ("train,../val", "0.5,0.5", "file names")):
         with pytest.raises(InvalidParameterError, match=words):
             parse_split_spec(names, fractions)
     table, bounds = grid_table(64, 64, 16, 16)

@@ -82,6 +82,24 @@ def test_weights_zero_outside_train_through_compute_sampler_weights(processing_r
     assert len(read_csv(tmp_path / "w.csv")) == len(rows)  # the full sampler CSV keeps every row, val/test at 0
 
 
+def test_compute_sampler_weights_writes_the_split_csvs(processing_run, demo_output, tmp_path):
+    split = processing_run(ALG, {"INPUT": demo_output["gpkg"], "COUNT_INSTANCES": False,
+                                 "OUTPUT": str(tmp_path / "s.gpkg")})
+    result = processing_run("patchbalancer:computesamplerweights", {
+        "INPUT": split["OUTPUT"], "OUTPUT": str(tmp_path / "w.gpkg"), "OUTPUT_FOLDER": str(tmp_path / "csv")})
+    assert result["OUTPUT_FOLDER"] == str(tmp_path / "csv")
+    _, rows, _ = features(tmp_path / "w.gpkg")
+    for name in SPLITS:
+        csv_rows = read_csv(tmp_path / "csv" / f"{name}.csv")
+        expected = {r["patch_id"]: r["sampler_weight"] for r in rows if r["split"] == name and not r["excluded"]}
+        assert {int(r["patch_id"]): float(r["sampler_weight"]) for r in csv_rows} == pytest.approx(expected)
+        assert (min(expected.values()) > 0) if name == "train" else (max(expected.values()) == 0)
+    # a layer without a split: no CSV, a warning
+    plain = processing_run("patchbalancer:computesamplerweights", {
+        "INPUT": demo_output["gpkg"], "OUTPUT": "TEMPORARY_OUTPUT", "OUTPUT_FOLDER": str(tmp_path / "none")})
+    assert plain["OUTPUT_FOLDER"] is None and not (tmp_path / "none").exists()
+
+
 def test_weights_in_the_split_and_its_csvs(processing_run, demo_output, tmp_path):
     processing_run(ALG, {"INPUT": demo_output["gpkg"], "COMPUTE_WEIGHTS": True, "COUNT_INSTANCES": False,
                          "OUTPUT": str(tmp_path / "s.gpkg"), "OUTPUT_FOLDER": str(tmp_path)})
