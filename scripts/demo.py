@@ -83,7 +83,6 @@ def render_outputs(image: Path, gpkg: Path, png: Path, dock_png: Path, plan_repo
     patches = QgsVectorLayer(str(gpkg), "demo_patches", "ogr")
     if not (raster.isValid() and patches.isValid()):
         sys.exit("cannot open the demo outputs for rendering")
-    patches.setOpacity(0.65)
     settings = QgsMapSettings()
     settings.setLayers([patches, raster])
     settings.setDestinationCrs(raster.crs())

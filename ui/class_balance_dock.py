@@ -385,8 +385,13 @@ class ClassBalanceDock(QgsDockWidget):
         heights = [max(table.rowHeight(r), table.verticalHeader().defaultSectionSize()) for r in range(table.rowCount())]
         room = table.viewport().width() if table.isVisible() else table.width() - 2 * table.frameWidth()
         scrollbar = table.horizontalScrollBar().sizeHint().height() if table.horizontalHeader().length() > room else 0
-        table.setMaximumHeight(header + sum(heights) + scrollbar)
-        table.setMinimumHeight(header + sum(heights[:least_rows]) + scrollbar)
+        most, least = header + sum(heights) + scrollbar, header + sum(heights[:least_rows]) + scrollbar
+        table.setMaximumHeight(most)
+        table.setMinimumHeight(least)
+        total = sum(self.splitter.sizes())
+        if total > 0:  # the table as tall as its rows allow, the chart the rest (no gap under the table)
+            wanted = min(most, max(least, total - self.chart_area.minimumHeight() - self.splitter.handleWidth()))
+            self.splitter.setSizes([wanted, total - wanted])
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt)
         super().resizeEvent(event)
