@@ -39,19 +39,23 @@ class TerminalProgress:
         self.stream = stream or sys.stderr
         self.quiet = quiet
         self.warnings: list[str] = []
-        show = bar if bar is not None else (not quiet and hasattr(self.stream, "isatty") and self.stream.isatty())
-        self._bar = None
-        if show:
-            try:
-                from tqdm import tqdm
+        self._show = bar if bar is not None else (not quiet and hasattr(self.stream, "isatty") and self.stream.isatty())
+        self._bar = None  # made at the first progress report, so lines printed before it come first
+        self._last = 0
 
-                self._bar = tqdm(total=1000, file=self.stream, leave=False, dynamic_ncols=True,
-                                 bar_format="{l_bar}{bar}| {elapsed}<{remaining}")
-            except ImportError:
-                self._bar = None
+    def _start(self) -> None:
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            self._show = False
+            return
+        self._bar = tqdm(total=1000, file=self.stream, leave=False, dynamic_ncols=True,
+                         bar_format="{l_bar}{bar}| {elapsed}<{remaining}")
         self._last = 0
 
     def set_fraction(self, fraction: float) -> None:
+        if self._bar is None and self._show:
+            self._start()
         if self._bar is not None:
             value = int(min(max(fraction, 0.0), 1.0) * 1000)
             if value > self._last:
