@@ -145,9 +145,17 @@ class DependenciesDialog(QDialog):
         self.worker = _Worker(groups, self.folder, self.wheel_dir.text().strip())
         self.worker.moveToThread(self.thread)
         self.thread.started.connect(self.worker.run)
-        self.worker.line.connect(self.log.appendPlainText)
+        self.worker.line.connect(self.on_line)
         self.worker.done.connect(self.finished)
         self.thread.start()
+
+    def on_line(self, line):
+        """pip's log, and its current step (collecting, downloading, installing) as the progress text."""
+        self.log.appendPlainText(line)
+        step = line.strip()
+        if step.startswith(("Collecting ", "Downloading ", "Installing collected packages", "Successfully installed")):
+            self.progress.setFormat(step[:120])
+            self.progress.setTextVisible(True)
 
     def cancel(self):
         if self.worker is not None:
@@ -161,6 +169,7 @@ class DependenciesDialog(QDialog):
         self.thread = self.worker = None
         self.progress.setRange(0, 1)
         self.progress.setValue(1 if result.ok else 0)
+        self.progress.setTextVisible(False)
         self.cancel_button.setEnabled(False)
         self.message.setText(("Done. " if result.ok else "Not installed. ") + result.message)
         self.refresh()
