@@ -53,7 +53,7 @@ class ComputeSamplerWeightsAlgorithm(PatchBalancerAlgorithm):
         add_cluster_params(self)
         add_weight_params(self)
         add_class_map_param(self)
-        add(self, QgsProcessingParameterString("TRAIN_SPLIT", self.tr("Training split"), "train"),
+        add(self, QgsProcessingParameterString("TRAIN_SPLIT", self.tr("Training split"), "train", optional=True),
             "On a layer with a split field (from 'Split patches'): only patches of this split get a weight, computed "
             "as if they were the whole dataset; the other splits get 0 and do not count in the balance or the "
             "report. Ignored on a layer without a split field.", advanced=True)
