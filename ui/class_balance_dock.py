@@ -130,7 +130,7 @@ class ClassBalanceDock(QgsDockWidget):
                 "Weighted": "Weighted share: share of the labelled pixels one epoch of WeightedRandomSampler (with "
                             "replacement) feeds the model, in expectation. Excluded patches are never drawn.",
                 "Patches": "Patches holding at least one pixel of the class.",
-                "Min": "Smallest fraction of the class in one labelled patch that holds it.",
+                "Min": "Smallest fraction of the class in one labelled patch.",
                 "Max": "Largest fraction of the class in one labelled patch."}
         for col, name in enumerate(COLUMNS):
             if name in tips:
@@ -379,8 +379,7 @@ class ClassBalanceDock(QgsDockWidget):
     def _fit_table(self, least_rows: int = 5) -> None:
         """Never taller than its rows, and at least `least_rows` of them tall (more rows scroll): in a short dock
         the chart below gives up its height first, and scrolls."""
-        table = self.table
-        table.resizeColumnsToContents()
+        table = self.table  # columns size themselves (ResizeToContents; the class name stretches)
         header = table.horizontalHeader().height() + 2 * table.frameWidth()
         heights = [max(table.rowHeight(r), table.verticalHeader().defaultSectionSize()) for r in range(table.rowCount())]
         room = table.viewport().width() if table.isVisible() else table.width() - 2 * table.frameWidth()
