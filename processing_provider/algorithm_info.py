@@ -36,6 +36,8 @@ INFO = {
     "splitpatches": ("split.svg", False, "split-patches-train-validation-test",
                      ("split", "train", "validation", "test", "holdout", "stratified", "spatial blocks", "buffer",
                       "leakage", "instances")),
+    "selectcoreset": ("../../icon.svg", False, "without-qgis-the-patch-balancer-command",
+                      ("coreset", "core-set", "budget", "subset", "selection", "diversity", "entropy", "embedding")),
 }
 
 

@@ -282,9 +282,9 @@ def add_external_embeddings_param(alg):
     add(alg, QgsProcessingParameterFile("EXTERNAL_EMBEDDINGS", alg.tr("External embeddings (Parquet)"),
                                         QgsProcessingParameterFile.File,
                                         fileFilter=alg.tr("Parquet files (*.parquet);;All files (*)"), optional=True),
-        "Optional. Embeddings computed elsewhere, used instead of running the embedder: the reference pipeline's "
-        "Parquet (tile_id, image_path, row_off, col_off, patch_size, embedding — pytorch_segmentation_models_trainer's "
-        "embedding_extractor), a Patch Balancer cache of one model, or any Parquet with image_path, row_off, col_off "
+        "Optional. Embeddings computed elsewhere, used instead of running the embedder: "
+        "pytorch_segmentation_models_trainer's embedding_extractor Parquet (tile_id, image_path, row_off, col_off, "
+        "patch_size, embedding), a Patch Balancer cache of one model, or any Parquet with image_path, row_off, col_off "
         "and an embedding list column. Rows are matched to patches by image path and window, never by row position; "
         "every included patch must have one, all of one dimension, or the run stops naming the patches missing.")
 

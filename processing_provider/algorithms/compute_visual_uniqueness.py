@@ -26,8 +26,8 @@ class ComputeVisualUniquenessAlgorithm(PatchBalancerAlgorithm):
             "Embeds each included patch's image window (DINOv2 CLS token, or the weights-free descriptor) and scores "
             "how unlike the rest of the dataset it looks: the mean cosine distance to its k nearest included patches, "
             "searched over all rasters at once. Patches with excluded = 1 are skipped. The embeddings cache makes "
-            "re-runs and edited layers cheap. Embeddings computed elsewhere (External embeddings: the reference "
-            "pipeline's Parquet, or any with image_path, row_off, col_off and an embedding column) are used instead "
+            "re-runs and edited layers cheap. Embeddings computed elsewhere (External embeddings: "
+            "pytorch_segmentation_models_trainer's Parquet, or any with image_path, row_off, col_off and an embedding column) are used instead "
             "of the embedder, matched by image path and window.<br><br>"
             "<b>Patches with uniqueness</b>: the input fields plus uniqueness_score (empty for excluded patches). "
             "Next: <i>Compute sampler weights</i>.")

@@ -1,4 +1,5 @@
-"""Select coreset: a patch layer → coreset_score and coreset_selected (the reference's six core-set methods)."""
+"""Select coreset: a patch layer → coreset_score and coreset_selected (pytorch_segmentation_models_trainer's six
+core-set methods, as its code computes them)."""
 import numpy as np
 from qgis.core import (
     QgsField,
@@ -45,8 +46,8 @@ class SelectCoresetAlgorithm(PatchBalancerAlgorithm):
             "maximises the entropy of the summed class shares; stops at the budget, the rest score 0), "
             "<b>fa</b> feature activation, <b>fd</b> feature diversity (KMeans on the embeddings, K by the elbow or the "
             "Vendi score, then one patch per cluster in turn), <b>lc_fd</b> (the first m by fd, then the rest by lc), "
-            "<b>fa_cb</b> (λ·fa + (1 − λ)·cb). fa follows the reference's <i>code</i>, which differs from its "
-            "documentation: per patch, μ and σ of its embedding's values, γ = −(1 − μ)·ln(σ + 1e−12), score = "
+            "<b>fa_cb</b> (λ·fa + (1 − λ)·cb). fa follows pytorch_segmentation_models_trainer's <i>code</i>, which differs from "
+            "its documentation: per patch, μ and σ of its embedding's values, γ = −(1 − μ)·ln(σ + 1e−12), score = "
             "1 − (γ − min γ)/(max γ − min γ). Equal scores are taken in patch order. fa, fd, lc_fd and fa_cb need "
             "embeddings: a field of the layer holding vectors, or a Parquet file matched by image path and window.<br>"
             "Excluded patches are never selected (and get no score). Optionally, class_balance weights are computed "
@@ -73,10 +74,10 @@ class SelectCoresetAlgorithm(PatchBalancerAlgorithm):
         add(self, QgsProcessingParameterFile("EXTERNAL_EMBEDDINGS", tr("External embeddings (Parquet)"),
                                              QgsProcessingParameterFile.File,
                                              fileFilter=tr("Parquet files (*.parquet);;All files (*)"), optional=True),
-            "Instead of a field: a Parquet file of embeddings (the reference's embedding_extractor layout, a Patch "
+            "Instead of a field: a Parquet file of embeddings (pytorch_segmentation_models_trainer's embedding_extractor layout, a Patch "
             "Balancer cache of one model, or image_path/row_off/col_off + embedding), matched by image path and window.")
         add(self, QgsProcessingParameterBoolean("EXCLUDE_LOW_ENTROPY", tr("Keep low-entropy patches out"), True),
-            "Unticked, patches excluded only for their low class entropy may be selected (the reference's "
+            "Unticked, patches excluded only for their low class entropy may be selected (select-coreset's "
             "exclude_low_entropy: false). Other excluded patches never are.", advanced=True)
         add(self, QgsProcessingParameterNumber("FD_K_MIN", tr("fd: smallest K"), Integer, 2, minValue=1),
             "Smallest number of embedding clusters tried (fd, lc_fd).", advanced=True)
@@ -94,10 +95,10 @@ class SelectCoresetAlgorithm(PatchBalancerAlgorithm):
         add(self, QgsProcessingParameterNumber("FA_CB_LAMBDA", tr("fa_cb: λ"), Double, 0.5, minValue=0.0, maxValue=1.0),
             "fa_cb = λ·fa + (1 − λ)·cb.", advanced=True)
         add(self, QgsProcessingParameterBoolean("CB_USE_SPATIAL", tr("cb: add the patch position"), False),
-            "Appends the footprint centre (min-max normalised) to the class shares cb balances (the reference's "
+            "Appends the footprint centre (min-max normalised) to the class shares cb balances (select-coreset's "
             "cb_use_spatial).", advanced=True)
         add(self, QgsProcessingParameterBoolean("FD_USE_SPATIAL", tr("fa/fd: add the patch position"), False),
-            "Appends the footprint centre (min-max normalised) to the embeddings (the reference's fd_use_spatial).",
+            "Appends the footprint centre (min-max normalised) to the embeddings (select-coreset's fd_use_spatial).",
             advanced=True)
         add(self, QgsProcessingParameterBoolean("RECOMPUTE_WEIGHTS", tr("Recompute class_balance weights over the "
                                                                         "selection"), False),
