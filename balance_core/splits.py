@@ -81,6 +81,8 @@ class SplitSummary:
     buffer_excluded: np.ndarray  # (S,) patches excluded by the buffer
     instances: np.ndarray | None = None  # (S, C) connected regions, when counted
     min_instances: int = MIN_INSTANCES
+    blocks_with_class: np.ndarray | None = None  # (C,) blocks holding the class (drawable patches), when known
+    n_blocks: int = 0
 
     @property
     def achieved(self) -> np.ndarray:
@@ -144,25 +146,39 @@ class SplitSummary:
                 if present[c] and self.pixels[s, c] == 0]
 
     def few_instances(self) -> list[tuple[int, int]]:
-        """(split index, class index) with fewer than `min_instances` instances (only when counted)."""
+        """(split index, class index) with fewer than `min_instances` instances (only when counted).
+
+        A class holding more than half of the labelled pixels (the background, in practice) is not checked:
+        it is no object class, and its connected regions are the gaps between the objects."""
         if self.instances is None:
             return []
         present = self.pixels.sum(axis=0) > 0
+        checked = present & (self.whole_shares <= 0.5)
         return [(s, c) for s in range(len(self.names)) for c in range(len(self.class_values))
-                if present[c] and self.instances[s, c] < self.min_instances]
+                if checked[c] and self.instances[s, c] < self.min_instances]
 
     def warnings(self, names: Mapping[int, str] | None = None) -> list[str]:
         """What the log and the report warn about: missing classes, too few instances, fractions far off."""
         out = []
         label = _labeller(names)
+        S = len(self.names)
         for s, c in self.missing():
-            out.append(f"Class {label(self.class_values[c])} is absent from split '{self.names[s]}': that split "
-                       "cannot measure it. Use smaller blocks (BLOCK_SIZE), another seed, or more labelled data.")
+            where = ""
+            if self.blocks_with_class is not None:
+                k = int(self.blocks_with_class[c])
+                where = (f" it lies in only {k} of the {self.n_blocks} blocks, fewer than the {S} splits: smaller "
+                         "blocks (BLOCK_SIZE) may spread it; more labelled data is the real cure." if k < S else
+                         f" it lies in {k} of the {self.n_blocks} blocks: try smaller blocks or another random seed.")
+            out.append(f"Class {label(self.class_values[c])} is absent from split '{self.names[s]}', which cannot "
+                       f"measure it:{where or ' use smaller blocks (BLOCK_SIZE), or more labelled data.'}")
+        few: dict[int, list[int]] = {}
         for s, c in self.few_instances():
-            if self.pixels[s, c] == 0:
-                continue  # already named as absent
-            out.append(f"Class {label(self.class_values[c])} has {int(self.instances[s, c])} instance(s) in split "
-                       f"'{self.names[s]}', fewer than {self.min_instances}: its scores there rest on few objects.")
+            if self.pixels[s, c] > 0:  # an absent class is named above
+                few.setdefault(c, []).append(s)
+        for c, splits in few.items():
+            counts = ", ".join(f"{self.names[s]} {int(self.instances[s, c])}" for s in splits)
+            out.append(f"Class {label(self.class_values[c])} has fewer than {self.min_instances} instances in "
+                       f"{'split' if len(splits) == 1 else 'splits'} {counts}: its scores there rest on few objects.")
         for s in range(len(self.names)):
             error = self.achieved[s] - self.requested[s]
             if abs(error) > FRACTION_WARNING:
@@ -284,7 +300,8 @@ def split_patches(table: PatchTable, bounds: np.ndarray, config: SplitConfig = S
     names = np.array(spec.names, dtype=object)
     table = table.with_columns(**{SPLIT_FIELD: names[split], BUFFER_FLAG: flag,
                                   "excluded": np.asarray(table["excluded"], dtype=bool) | flag})
-    summary = summarise_split(table, spec, config.min_instances)
+    summary = replace(summarise_split(table, spec, config.min_instances),
+                      blocks_with_class=(stats.class_pixels > 0).sum(axis=0), n_blocks=usable)
     notes = []
     if stale:
         notes.append(f"The input's {', '.join(stale)} were dropped: they were computed without the split. Run "
