@@ -122,8 +122,7 @@ class ClassBalanceDock(QgsDockWidget):
         self.table.setVerticalScrollMode(QTableWidget.ScrollMode.ScrollPerPixel)
         self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 6)  # compact rows
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)  # the class name takes the spare width
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)  # sized by _fit_table
         header.setStretchLastSection(False)
         tips = {"Raw": "Raw share: share of the labelled pixels of all patches.",
                 "Target": "The class share the weights aim at (class_balance); – for other methods.",
@@ -379,7 +378,16 @@ class ClassBalanceDock(QgsDockWidget):
     def _fit_table(self, least_rows: int = 5) -> None:
         """Never taller than its rows, and at least `least_rows` of them tall (more rows scroll): in a short dock
         the chart below gives up its height first, and scrolls."""
-        table = self.table  # columns size themselves (ResizeToContents; the class name stretches)
+        table = self.table
+        # Each column as wide as its contents; spare width goes to the class names (Qt's Stretch mode kept a
+        # stretched column wide after the dock narrowed again, pushing the numbers out of sight).
+        header = table.horizontalHeader()
+        widths = [max(table.sizeHintForColumn(c), header.sectionSizeHint(c)) for c in range(table.columnCount())]
+        spare = table.viewport().width() - sum(widths)
+        if spare > 0 and widths:
+            widths[0] += spare
+        for column, width in enumerate(widths):
+            header.resizeSection(column, width)
         header = table.horizontalHeader().height() + 2 * table.frameWidth()
         heights = [max(table.rowHeight(r), table.verticalHeader().defaultSectionSize()) for r in range(table.rowCount())]
         room = table.viewport().width() if table.isVisible() else table.width() - 2 * table.frameWidth()
