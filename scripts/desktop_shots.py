@@ -123,7 +123,7 @@ def shot_dock_short():
     note(f"dock at {dock.width()}x{dock.height()}: rows not fully shown: {hidden}; chart viewport "
          f"{dock.chart_area.viewport().height()} px of {dock.chart.minimumHeight()} px")
     grab(dock, "desktop_dock_350px")
-    dock.resize(420, 640)
+    dock.resize(520, 600)
 
 
 def shot_dock_tall():
