@@ -16,6 +16,7 @@ from qgis.PyQt.QtCore import Qt, QTimer
 from qgis.PyQt.QtGui import QColor, QGuiApplication, QIcon, QPixmap
 from qgis.PyQt.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QFileDialog,
     QGridLayout,
     QFrame,
@@ -141,6 +142,13 @@ class ClassBalanceDock(QgsDockWidget):
         self.selected_only = QCheckBox("Selected only")
         self.selected_only.setToolTip("Count only the selected patches, as if they were the whole dataset.")
         self.selected_only.toggled.connect(self.schedule_refresh)
+        # a layer split by 'Split patches': every figure for one split, as if it were the whole dataset
+        self.split_choice = QComboBox()
+        self.split_choice.addItem("All splits", "")
+        self.split_choice.setToolTip("Count only the patches of one split (the split field written by 'Split "
+                                     "patches'), as if they were the whole dataset.")
+        self.split_choice.setVisible(False)
+        self.split_choice.currentIndexChanged.connect(self.schedule_refresh)
         self.copy_button = QToolButton(text="Copy CSV")
         self.copy_button.setIcon(QgsApplication.getThemeIcon("/mActionEditCopy.svg"))
         self.copy_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
@@ -163,6 +171,7 @@ class ClassBalanceDock(QgsDockWidget):
         buttons = QHBoxLayout()
         buttons.setSpacing(2)
         buttons.addWidget(self.selected_only)
+        buttons.addWidget(self.split_choice)
         buttons.addStretch(1)
         buttons.addWidget(self.copy_button)
         buttons.addWidget(self.png_button)
@@ -317,12 +326,30 @@ class ClassBalanceDock(QgsDockWidget):
                 self.columns = read_patch_columns(layer)
             selected = layer.selectedFeatureIds()
             rows = self.columns.rows(selected) if self.selected_only.isChecked() else None
+            split = self._sync_splits()
+            if split:
+                rows = self.columns.split_rows(split, rows)
             self.balance = self.columns.balance(rows)
         except Exception as exc:  # noqa: BLE001 - a viewer on a timer: say what failed, never a traceback dialog
             self.columns = self.balance = None
             self._show_message(f"Could not read “{layer.name()}”: {exc}")
             return
         self._show(layer, self.balance, len(selected))
+
+    def _sync_splits(self) -> str:
+        """The split choice lists the layer's split values (shown only when it has some); '' = all splits."""
+        values = self.columns.split_values() if self.columns is not None else []
+        current = self.split_choice.currentData() or ""
+        if [self.split_choice.itemData(i) for i in range(1, self.split_choice.count())] != values:
+            self.split_choice.blockSignals(True)
+            self.split_choice.clear()
+            self.split_choice.addItem("All splits", "")
+            for value in values:
+                self.split_choice.addItem(value, value)
+            self.split_choice.setCurrentIndex(max(self.split_choice.findData(current), 0))
+            self.split_choice.blockSignals(False)
+        self.split_choice.setVisible(bool(values))
+        return self.split_choice.currentData() or ""
 
     def _show_message(self, text: str) -> None:
         self._timer.stop()
@@ -340,6 +367,9 @@ class ClassBalanceDock(QgsDockWidget):
             counts = f"{balance.n_patches:,} patches, {balance.n_drawable:,} drawable"
             if n_selected:
                 counts += f", {n_selected:,} selected"
+        split = self.split_choice.currentData() or ""
+        if split:  # plain figures for one split: say which
+            name += f", split “{html.escape(split)}”"
         header = [f"{name}: {counts}"]
         if not self.columns.has_weights:
             header.append("No <i>sampler_weight</i> field yet: “weighted” assumes every patch that is not "

@@ -17,6 +17,7 @@ from ..balance_core.class_balance import ClassBalance, class_balance, labelled_p
 from ..balance_core.patch_records import JSON_FIELDS, class_value
 
 OPTIONAL_FIELDS = ("patch_size", "nodata_ratio", "excluded", "sampler_weight")
+TEXT_FIELDS = ("split",)  # read as text: the dock can restrict its numbers to one split
 
 
 def patch_layer_problem(layer) -> str | None:
@@ -44,6 +45,17 @@ def _wanted_fields(layer: QgsVectorLayer) -> list[str]:
     return [n for n in names if class_value(n) is not None] + [n for n in OPTIONAL_FIELDS if n in names]
 
 
+def _text_fields(layer: QgsVectorLayer) -> list[str]:
+    names = layer.fields().names()
+    return [n for n in TEXT_FIELDS if n in names]
+
+
+def _text(value) -> str:
+    if value is None or value == NULL:
+        return ""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value).strip()
+
+
 def _number(value) -> float:
     if value is None or value == NULL:
         return np.nan
@@ -54,15 +66,18 @@ def _number(value) -> float:
 
 
 class PatchColumns:
-    """Feature ids (sorted) and one float column per wanted field (NaN = NULL); mutable, one per layer."""
+    """Feature ids (sorted), one float column per wanted field (NaN = NULL) and the text columns (`split`;
+    '' = NULL); mutable, one per layer."""
 
-    def __init__(self, fids: np.ndarray, data: dict[str, np.ndarray]) -> None:
+    def __init__(self, fids: np.ndarray, data: dict[str, np.ndarray], labels: dict | None = None) -> None:
         fids = np.asarray(fids, dtype=np.int64)
         data = {name: np.asarray(values, dtype=np.float64) for name, values in data.items()}
+        labels = {name: np.array([_text(v) for v in values], dtype=object) for name, values in (labels or {}).items()}
         if len(fids) > 1 and not (fids[1:] > fids[:-1]).all():  # providers usually hand them in order
             order = np.argsort(fids, kind="stable")
             fids, data = fids[order], {name: values[order] for name, values in data.items()}
-        self.fids, self.data = fids, data
+            labels = {name: values[order] for name, values in labels.items()}
+        self.fids, self.data, self.labels = fids, data, labels
         self.class_fields = sorted((n for n in self.data if class_value(n) is not None), key=class_value)
 
     def __len__(self) -> int:
@@ -80,19 +95,35 @@ class PatchColumns:
         row = np.searchsorted(self.fids, fid)
         if name in self.data and row < len(self.fids) and self.fids[row] == fid:
             self.data[name][row] = _number(value)
+        if name in self.labels and row < len(self.fids) and self.fids[row] == fid:
+            self.labels[name][row] = _text(value)
 
     def insert(self, fid: int, values: dict[str, float]) -> None:
         row = int(np.searchsorted(self.fids, fid))
         if row < len(self.fids) and self.fids[row] == fid:
             self.fids = np.delete(self.fids, row)
             self.data = {n: np.delete(v, row) for n, v in self.data.items()}
+            self.labels = {n: np.delete(v, row) for n, v in self.labels.items()}
         self.fids = np.insert(self.fids, row, fid)
         self.data = {n: np.insert(v, row, _number(values.get(n))) for n, v in self.data.items()}
+        self.labels = {n: np.insert(v, row, _text(values.get(n))) for n, v in self.labels.items()}
 
     def delete(self, fids) -> None:
         keep = ~np.isin(self.fids, np.fromiter(fids, dtype=np.int64, count=len(fids)))
         self.fids = self.fids[keep]
         self.data = {n: v[keep] for n, v in self.data.items()}
+        self.labels = {n: v[keep] for n, v in self.labels.items()}
+
+    def split_values(self) -> list[str]:
+        """The distinct non-empty values of the `split` field, training first (as Split patches lists them)."""
+        values = set(self.labels["split"].tolist()) - {""} if "split" in self.labels else set()
+        order = {"train": 0, "val": 1, "test": 2}
+        return sorted(values, key=lambda v: (order.get(v, 3), v))
+
+    def split_rows(self, value: str, rows: np.ndarray | None = None) -> np.ndarray:
+        """Row indices of the patches of one split (among `rows`, e.g. the selection's, when given)."""
+        mine = np.flatnonzero(self.labels["split"] == value) if "split" in self.labels else np.zeros(0, np.int64)
+        return mine if rows is None else np.intersect1d(mine, rows)
 
     @property
     def has_weights(self) -> bool:
@@ -112,34 +143,43 @@ class PatchColumns:
         return class_balance(values, fractions * labelled[:, None], weights, excluded)  # NaN (NULL) counts as 0
 
 
-def read_feature(layer: QgsVectorLayer, fid: int) -> dict[str, float]:
+def read_feature(layer: QgsVectorLayer, fid: int) -> dict:
     feature = layer.getFeature(fid)
-    return {name: _number(feature[name]) for name in _wanted_fields(layer)}
+    values = {name: _number(feature[name]) for name in _wanted_fields(layer)}
+    values.update({name: _text(feature[name]) for name in _text_fields(layer)})
+    return values
 
 
 def read_patch_columns(layer: QgsVectorLayer) -> PatchColumns:
-    wanted = _wanted_fields(layer)
+    wanted, text = _wanted_fields(layer), _text_fields(layer)
     if not layer.isModified():
-        columns = _read_with_arrow(layer, wanted)
+        columns = _read_with_arrow(layer, wanted, text)
         if columns is not None:
             return columns
-    return _read_with_iterator(layer, wanted)
+    return _read_with_iterator(layer, wanted, text)
 
 
-def _read_with_iterator(layer: QgsVectorLayer, wanted: list[str]) -> PatchColumns:
+def _read_with_iterator(layer: QgsVectorLayer, wanted: list[str], text=()) -> PatchColumns:
     fields = layer.fields()
     indices = [fields.indexOf(n) for n in wanted]
-    request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry).setSubsetOfAttributes(indices)
+    text_indices = [fields.indexOf(n) for n in text]
+    request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry).setSubsetOfAttributes(indices + text_indices)
     pick = itemgetter(*indices) if len(indices) > 1 else (lambda values: (values[indices[0]],))
-    rows = [(feature.id(), *pick(feature.attributes())) for feature in layer.getFeatures(request)]
+    labels = {n: [] for n in text}
+    rows = []
+    for feature in layer.getFeatures(request):
+        attributes = feature.attributes()
+        rows.append((feature.id(), *pick(attributes)))
+        for n, i in zip(text, text_indices):
+            labels[n].append(attributes[i])
     try:
         table = np.array(rows, dtype=np.float64).reshape(len(rows), len(wanted) + 1)
     except (TypeError, ValueError):  # a NULL (or a non-number): the slow way, cell by cell
         table = np.array([[_number(v) for v in row] for row in rows], dtype=np.float64).reshape(len(rows), -1)
-    return PatchColumns(table[:, 0].astype(np.int64), {n: table[:, j + 1] for j, n in enumerate(wanted)})
+    return PatchColumns(table[:, 0].astype(np.int64), {n: table[:, j + 1] for j, n in enumerate(wanted)}, labels)
 
 
-def _read_with_arrow(layer: QgsVectorLayer, wanted: list[str]) -> PatchColumns | None:
+def _read_with_arrow(layer: QgsVectorLayer, wanted: list[str], text=()) -> PatchColumns | None:
     """GDAL ≥ 3.6 Arrow read of an OGR file layer; None where it does not apply (then iterate)."""
     if layer.providerType() != "ogr":
         return None
@@ -161,7 +201,7 @@ def _read_with_arrow(layer: QgsVectorLayer, wanted: list[str]) -> PatchColumns |
             return None
         definition = source.GetLayerDefn()
         names = [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())]
-        source.SetIgnoredFields([n for n in names if n not in wanted] + ["OGR_GEOMETRY", "OGR_STYLE"])
+        source.SetIgnoredFields([n for n in names if n not in wanted and n not in text] + ["OGR_GEOMETRY", "OGR_STYLE"])
         fid_name = source.GetFIDColumn() or "OGC_FID"
         stream = source.GetArrowStreamAsNumPy(options=["INCLUDE_FID=YES"])
         if stream is None:
@@ -169,12 +209,16 @@ def _read_with_arrow(layer: QgsVectorLayer, wanted: list[str]) -> PatchColumns |
         for batch in stream:
             for key, values in batch.items():
                 # NULLs come as masked entries: NaN here, as from the iterator
+                if key in text:  # strings come as bytes (None or masked where NULL)
+                    values = np.array([_text(v) for v in np.ma.filled(np.ma.asarray(values, dtype=object), None)],
+                                      dtype=object)
                 batches.setdefault(key, []).append(np.ma.filled(np.ma.asarray(values, dtype=np.float64), np.nan)
                                                    if key in wanted else np.asarray(values))
     except (RuntimeError, ValueError, TypeError, AttributeError):
         return None
     if not batches:  # no feature passed the filter
-        return PatchColumns(np.zeros(0, np.int64), {n: np.zeros(0) for n in wanted})
-    if fid_name not in batches or any(n not in batches for n in wanted):
+        return PatchColumns(np.zeros(0, np.int64), {n: np.zeros(0) for n in wanted}, {n: [] for n in text})
+    if fid_name not in batches or any(n not in batches for n in (*wanted, *text)):
         return None
-    return PatchColumns(np.concatenate(batches[fid_name]), {n: np.concatenate(batches[n]) for n in wanted})
+    return PatchColumns(np.concatenate(batches[fid_name]), {n: np.concatenate(batches[n]) for n in wanted},
+                        {n: np.concatenate(batches[n]) for n in text})
