@@ -19,7 +19,7 @@ from .errors import AllExcludedError, InvalidParameterError
 from .exclusion import apply_exclusions, require_included
 from .external_embeddings import ExternalEmbeddings, attach_embeddings, read_parquet
 from .progress import NullProgress, Progress, SubProgress, check_cancelled
-from .splits import SPLIT_FIELD, weigh_training_split
+from .splits import is_split, weigh_training_split
 from .table import PatchTable
 from .uniqueness import compute_uniqueness
 from .weights import compute_weights
@@ -69,7 +69,7 @@ def weights_step(table: PatchTable, config: BalanceConfig, progress: Progress,
 
     `class_names` only words the log (e.g. which class limits the balance). A table with a `split`
     column is weighted on its `train_split` rows alone; the other splits get weight 0 (splits.py)."""
-    if train_split is not None and SPLIT_FIELD in table:
+    if train_split is not None and is_split(table):
         return weigh_training_split(table, train_split,
                                     lambda part: weights_step(part, config, progress, class_names, None))
     require_included(table)

@@ -337,6 +337,11 @@ def summarise_split(table: PatchTable, spec: SplitSpec, min_instances: int = MIN
 
 # --- weights on the training split only ------------------------------------------------------------
 
+def is_split(table: PatchTable) -> bool:
+    """Whether the table has a `split` column with at least one value (an empty field added by hand is none)."""
+    return SPLIT_FIELD in table and any(str(v).strip() for v in table[SPLIT_FIELD] if v is not None)
+
+
 def training_rows(table: PatchTable, train_split: str) -> np.ndarray:
     """Rows of the training split; refused, naming what the layer holds, when no row is in it."""
     values = np.array(["" if v is None else str(v) for v in table[SPLIT_FIELD]], dtype=object)
@@ -371,7 +376,7 @@ def weigh_training_split(table: PatchTable, train_split: str,
 
 def training_table(table: PatchTable, train_split: str = DEFAULT_SPEC.training) -> PatchTable:
     """The training split's rows (the whole table when it has no split): what the balance report describes."""
-    if SPLIT_FIELD not in table:
+    if not is_split(table):
         return table
     part = table.take(np.flatnonzero(training_rows(table, train_split)))
     return replace(part, calibration=table.calibration)
@@ -403,5 +408,5 @@ def write_split_csvs(table: PatchTable, folder: str, names) -> dict[str, str]:
 
 
 __all__ = ["SPLIT_FIELD", "BUFFER_FLAG", "SplitConfig", "SplitSummary", "SplitOutcome", "parse_split_spec",
-           "split_patches", "summarise_split", "weigh_training_split", "training_table", "training_rows",
+           "split_patches", "summarise_split", "weigh_training_split", "training_table", "training_rows", "is_split",
            "write_split_csvs", "split_csv_paths"]

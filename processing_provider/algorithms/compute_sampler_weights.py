@@ -8,7 +8,7 @@ from ...balance_core.dataset import check_record_windows
 from ...balance_core.errors import BalanceError
 from ...balance_core.progress import SubProgress
 from ...balance_core.split_search import SPLIT_NAME
-from ...balance_core.splits import split_csv_paths, write_split_csvs
+from ...balance_core.splits import is_split, split_csv_paths, write_split_csvs
 from ...balance_core.pipeline import weights_step
 from ..base import PatchBalancerAlgorithm, guarded_run
 from ..class_legend import legend_or_error
@@ -90,7 +90,7 @@ class ComputeSamplerWeightsAlgorithm(PatchBalancerAlgorithm):
             train_split = self.parameterAsString(parameters, "TRAIN_SPLIT", context).strip() or "train"
             table = weights_step(table, config, SubProgress(FeedbackProgress(feedback), 0.1, 0.9), class_names(legend),
                                  train_split)
-            if "split" in table:
+            if is_split(table):
                 training = int((table["split"] == train_split).sum())
                 feedback.pushInfo(self.tr("Weighted the '{}' split alone ({} of {} patches); the other splits get "
                                           "weight 0.").format(train_split, training, len(table)))
@@ -109,7 +109,7 @@ class ComputeSamplerWeightsAlgorithm(PatchBalancerAlgorithm):
         folder = "" if value in (None, "") else self.parameterAsString(parameters, "OUTPUT_FOLDER", context)
         if not folder:
             return None
-        if "split" not in table:
+        if not is_split(table):
             feedback.pushWarning(self.tr("No split CSVs: the layer has no split field (run 'Split patches' first)."))
             return None
         found = sorted({str(v) for v in table["split"].tolist() if v}, key=lambda v: (v != train_split, v))

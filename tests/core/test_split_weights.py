@@ -110,3 +110,10 @@ def test_training_table_is_the_report_view():
     table = weights_step(split_table(), BalanceConfig(), NullProgress())
     train = training_table(table)
     assert set(train["split"].tolist()) == {"train"} and train.calibration is not None
+
+
+def test_an_empty_split_field_is_no_split():
+    table = split_table()
+    table = table.with_columns(split=np.full(len(table), "", dtype=object))
+    weighted = weights_step(table, BalanceConfig(), NullProgress())
+    assert (weighted["sampler_weight"][~table["excluded"]] > 0).all()  # every patch weighted, none refused
