@@ -29,6 +29,7 @@ def test_a_hub_that_does_not_answer_is_given_up_after_the_quick_check(monkeypatc
 
     def hang(*_args, **_kwargs):  # a name server that never answers: socket timeouts do not cover the lookup
         time.sleep(30)
+        raise OSError("no answer")  # as a lookup that finally gives up
 
     monkeypatch.setattr(socket, "create_connection", hang)
     start = time.monotonic()
