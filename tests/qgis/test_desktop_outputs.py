@@ -50,13 +50,16 @@ def prefer_file_name():
     old = settings.value(PREFER_FILENAME)
 
     def set_to(value: bool):
+        # Processing keeps its own copy of its settings, read when it starts: set both, as its options page does
+        from processing.core.ProcessingConfig import ProcessingConfig
+
         settings.setValue(PREFER_FILENAME, value)
+        ProcessingConfig.setSettingValue(ProcessingConfig.PREFER_FILENAME_AS_LAYER_NAME, value)
 
     yield set_to
+    set_to(True if old is None else old in (True, "true", "1"))
     if old is None:
         settings.remove(PREFER_FILENAME)
-    else:
-        settings.setValue(PREFER_FILENAME, old)
     QgsProject.instance().removeAllMapLayers()
 
 
