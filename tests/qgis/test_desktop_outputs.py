@@ -35,11 +35,16 @@ ALGORITHM_IDS = ("buildbalanceddataset", "createpatchgrid", "computeclasscomposi
 
 
 @pytest.fixture
-def out_dir():
+def out_dir(monkeypatch):
     OUT.mkdir(parents=True, exist_ok=True)
     for old in OUT.glob("*"):
         if old.is_file():
             old.unlink()
+    # QGIS treats a file under the system temp folder as temporary and never names a layer after it; a checkout
+    # under /tmp would put OUT there, so the temp folder is moved aside for these tests.
+    elsewhere = OUT / "system_tmp"
+    elsewhere.mkdir(exist_ok=True)
+    monkeypatch.setenv("TMPDIR", str(elsewhere))
     return OUT
 
 
