@@ -472,7 +472,7 @@ def _pool_bounds(table, columns, pool, progress) -> np.ndarray:
 DEMO_YAML = """# Written by `patch-balancer demo`: the demo scene, balanced without QGIS.
 balanced_dataset:
   mode: masks_only
-  sampling_method: class_balance     # Patch Balancer's default; the reference's six methods work too
+  sampling_method: class_balance     # Patch Balancer's default; pytorch_segmentation_models_trainer's six methods work too
   num_workers: 2
   input:
     image_dir: {out}/images
@@ -555,8 +555,8 @@ def parser() -> argparse.ArgumentParser:
     main.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, text in (("build-balanced-dataset", "patch records or image/mask folders → sampler_weight CSV "
-                        "(the reference's `balanced_dataset:` YAML, its documented and its code's keys, plus ours)"),
-                       ("select-coreset", "a balanced CSV → coreset_score, coreset_selected (the reference's "
+                        "(pytorch_segmentation_models_trainer's `balanced_dataset:` YAML, its documented and its code's keys, plus ours)"),
+                       ("select-coreset", "a balanced CSV → coreset_score, coreset_selected (pytorch_segmentation_models_trainer's "
                         "`coreset:` YAML: methods lc, cb, fa, fd, lc_fd, fa_cb)")):
         command = sub.add_parser(name, help=text, description=text)
         command.add_argument("config", metavar="CONF.yaml")

@@ -125,7 +125,7 @@ class _Section:
 
     def done(self) -> None:
         for key in self.data:
-            self.notes.append(f"{self.where}.{key} is ignored: not a key of the reference's configuration nor of "
+            self.notes.append(f"{self.where}.{key} is ignored: not a key of pytorch_segmentation_models_trainer's configuration nor of "
                               "Patch Balancer's (a typo?)")
         self.data.clear()
 
@@ -201,12 +201,12 @@ def parse_build(document: Any) -> BuildSpec:
                                     f"got {mode_text!r}.")
     values["mode"] = MODE_ALIASES[mode_text]
     if mode_text == "embeddings":
-        infos.append("mode: embeddings (as the reference's documentation writes it) = both signals: class "
+        infos.append("mode: embeddings (as pytorch_segmentation_models_trainer's documentation writes it) = both signals: class "
                      "composition and visual uniqueness.")
     method = top.take("sampling_method")
     if method is None:
         infos.append("sampling_method not given: Patch Balancer's default (class_balance with class composition, "
-                     "else uniqueness_only) is used; the reference's default is rank_max.")
+                     "else uniqueness_only) is used; pytorch_segmentation_models_trainer's default is rank_max.")
     else:
         method = str(method)
         if method not in SAMPLING_METHODS:
@@ -214,7 +214,7 @@ def parse_build(document: Any) -> BuildSpec:
                                         f"{', '.join(SAMPLING_METHODS)}.")
         if method in UNIQUENESS_RANK_METHODS and values["mode"] == "masks_only" and method != "uniqueness_only":
             notes.append(f"sampling_method {method} combines a composition rank with a uniqueness rank, but mode "
-                         "masks_only computes no uniqueness (the reference refuses this combination; its documentation "
+                         "masks_only computes no uniqueness (pytorch_segmentation_models_trainer refuses this combination; its documentation "
                          "shows it): composition_only is used, the rank of the one signal there is.")
             method = "composition_only"
         values["method"] = method
@@ -316,7 +316,7 @@ def parse_build(document: Any) -> BuildSpec:
         elif os.path.isfile(parquet) and not _is_own_cache(parquet):
             values["external_embeddings"] = parquet  # the reference reloads an existing file: matched by window here
             infos.append(f"embeddings.parquet_path {parquet!r} exists: its embeddings are used, matched to the patches "
-                         "by image path and window (the reference takes them by row position).")
+                         "by image path and window (pytorch_segmentation_models_trainer takes them by row position).")
         else:
             values["embeddings_cache"] = parquet
     emb.done()
@@ -344,7 +344,7 @@ def parse_build(document: Any) -> BuildSpec:
         values["nodata"] = None if nodata is None else _int(nodata, "exclusion.nodata_class")
     else:
         notes.append("exclusion.nodata_class is not given: the mask band's own nodata value means 'no label' and "
-                     "class 0 is an ordinary class. The reference treats mask value 0 as nodata by default; write "
+                     "class 0 is an ordinary class. pytorch_segmentation_models_trainer treats mask value 0 as nodata by default; write "
                      "nodata_class: 0 for that.")
     if exc.has("min_entropy_threshold"):
         value = _float(exc.take("min_entropy_threshold"), "exclusion.min_entropy_threshold")
@@ -388,7 +388,7 @@ def parse_build(document: Any) -> BuildSpec:
     csv_path = out.take("csv_path")
     if not csv_path:
         notes.append("output.csv_path is not given: writing balanced_dataset.csv in the working folder "
-                     "(the reference's default).")
+                     "(pytorch_segmentation_models_trainer's default).")
         csv_path = "balanced_dataset.csv"
     spec_kwargs["csv_path"] = _path(csv_path)
     if out.has("include_excluded"):
@@ -575,7 +575,7 @@ def parse_coreset(document: Any) -> CoresetSpec:
         device = sec.take("device")
         if device not in (None, "cpu"):
             notes.append(f"coreset.device {device!r} is ignored: the selection runs on the CPU (the methods take "
-                         "seconds on 100k patches; the reference's GPU path gives the same selection).")
+                         "seconds on 100k patches; pytorch_segmentation_models_trainer's GPU path gives the same selection).")
     if sec.has("recompute_weights"):
         value = sec.take("recompute_weights")
         if value in (None, False, "none"):
@@ -603,7 +603,7 @@ def parse_coreset(document: Any) -> CoresetSpec:
     if method in ("fa", "fd", "lc_fd", "fa_cb") and not spec.embedding_column:
         raise InvalidParameterError(f"coreset.method {method} scores image embeddings: set coreset.embedding_column "
                                     "(a vector column of the CSV, or the column name under which parquet_path's "
-                                    "embeddings are joined), as the reference requires.")
+                                    "embeddings are joined), as pytorch_segmentation_models_trainer requires.")
     if spec.balance and spec.recompute_weights is None:
         notes.append("coreset.balance is ignored: set recompute_weights: class_balance to recompute the weights over "
                      "the selected patches.")

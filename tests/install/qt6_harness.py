@@ -52,7 +52,7 @@ class _Stub:
 
 def _typed_returns():
     """What a few QGIS calls must return for Qt to take it (a QIcon where Qt wants an icon, a path as text)."""
-    from PyQt6.QtGui import QIcon
+    from qgis.PyQt.QtGui import QIcon  # the shim install_fakes put in place
 
     folder = tempfile.mkdtemp(prefix="qt6-profile-")
     return {("QgsApplication", "getThemeIcon"): lambda *a: QIcon(),
@@ -78,8 +78,13 @@ def _strict_class(module_name, name, members):
 TYPED = {}
 
 
+BINDING = "PyQt6"  # what qgis.PyQt maps to in a Qt6 QGIS
+
+
 def install_fakes(names):
-    from PyQt6 import QtCore, QtGui, QtSvg, QtWidgets, QtXml, sip
+    """Stand in for QGIS's own qgis.PyQt shim (the one place that names the binding) and for qgis.core/gui."""
+    QtCore, QtGui, QtSvg, QtWidgets, QtXml, sip = (importlib.import_module(f"{BINDING}.{m}")
+                                                    for m in ("QtCore", "QtGui", "QtSvg", "QtWidgets", "QtXml", "sip"))
 
     qgis = types.ModuleType("qgis")
     qgis.__path__ = []
@@ -132,8 +137,8 @@ def main(names_path):
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     names = json.loads(Path(names_path).read_text())
     install_fakes(names)
-    from PyQt6.QtCore import QObject, QT_VERSION_STR, pyqtSignal
-    from PyQt6.QtWidgets import QApplication, QMainWindow
+    from qgis.PyQt.QtCore import QObject, QT_VERSION_STR, pyqtSignal
+    from qgis.PyQt.QtWidgets import QApplication, QMainWindow
 
     sys.excepthook = record_exception
     app = QApplication([])
