@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .legend import Legend, class_name
+from .report import html_page
 from .planning import PlanRow, Recommendation
 from .schema import class_field
 
@@ -159,16 +160,7 @@ def render_plan_report(rows: Sequence[PlanRow], recommendation: Recommendation, 
                     f"<td class='l'>{esc(r.limits)}</td></tr>")
     setting_rows = "".join(f"<tr><td>{esc(k)}</td><td>{esc(str(v))}</td></tr>" for k, v in settings.items())
     verdict = "reaches the target" if recommendation.meets_target else "closest to the target"
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Patch Balancer — patch size and oversampling plan</title>
-<style>
-body {{ font-family: sans-serif; margin: 1.5em; color: #222; background: #fff; }}
-table {{ border-collapse: collapse; margin: .5em 0 1.5em; }}
-td, th {{ border: 1px solid #ccc; padding: 3px 8px; text-align: right; font-size: 13px; }}
-td:first-child, th:first-child, td.l {{ text-align: left; }}
-tr.chosen td {{ background: #e8f5e9; font-weight: bold; }}
-</style></head><body>
-<h1>Patch size and oversampling plan</h1>
+    body = f"""<h1>Patch size and oversampling plan</h1>
 <p id="recommendation"><b>Recommended ({verdict}):</b> {esc(recommendation.text)}</p>
 <h2>The two levers</h2>
 <p>Per patch size, the imbalance (largest / smallest class share of the labelled pixels) one epoch of
@@ -183,8 +175,8 @@ cost of drawing the same few patches again.</p>
 <th>largest oversampling</th>{head}<th>what limits the balance</th></tr>
 {''.join(body)}</table>
 <table>{setting_rows}</table>
-</body></html>
 """
+    return html_page("Patch Balancer — patch size and oversampling plan", body, 'td, th { font-size: 13px; }\ntd.l { text-align: left; }\ntr.chosen td { background: #e8f5e9; font-weight: bold; }\n')
 
 
 def _text(value: float, unit: str = " : 1") -> str:

@@ -17,6 +17,18 @@ from .share_axis import share_axis, tick_label
 from .table import PatchTable
 
 BAR_RAW, BAR_WEIGHTED = "#9e9e9e", "#3b528b"
+PAGE_CSS = """body { font-family: sans-serif; margin: 1.5em; color: #222; background: #fff; }
+table { border-collapse: collapse; margin: .5em 0 1.5em; }
+td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
+td:first-child, th:first-child { text-align: left; }
+.sw { display: inline-block; width: .9em; height: .9em; margin-right: .4em; border: 1px solid #666; }
+"""
+
+
+def html_page(title: str, body: str, extra_css: str = "") -> str:
+    """A self-contained page (inline CSS, no network resource) in the reports' common style; `title` is escaped."""
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>\n'
+            f"<style>\n{PAGE_CSS}{extra_css}</style></head><body>\n{body}</body></html>\n")
 
 
 @dataclass(frozen=True)
@@ -139,16 +151,7 @@ def render_report(table: PatchTable, legend: Legend, title: str, settings: dict[
     clusters = (f"<h2>Composition clusters</h2><table><tr><th>cluster</th><th>patches</th><th>score (1/size)</th>"
                 f"<th>mean composition</th></tr>{cluster_rows}</table>") if figures.clusters else ""
     setting_rows = "".join(f"<tr><td>{esc(k)}</td><td>{esc(str(v))}</td></tr>" for k, v in settings.items())
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
-<style>
-body {{ font-family: sans-serif; margin: 1.5em; color: #222; background: #fff; }}
-table {{ border-collapse: collapse; margin: .5em 0 1.5em; }}
-td, th {{ border: 1px solid #ccc; padding: 3px 8px; text-align: right; }}
-td:first-child, th:first-child {{ text-align: left; }}
-.sw {{ display: inline-block; width: .9em; height: .9em; margin-right: .4em; border: 1px solid #666; }}
-</style></head><body>
-<h1>{esc(title)}</h1>
+    body = f"""<h1>{esc(title)}</h1>
 <table>
 <tr><td>Patches</td><td>{figures.n_patches}</td></tr>
 <tr><td>Included (drawable)</td><td>{figures.n_included}</td></tr>
@@ -172,8 +175,8 @@ still needs under the sampler weights (largest drawn share / the class's drawn s
 <h2>Sampler weights</h2>
 {_histogram_chart(figures)}
 {clusters}
-</body></html>
 """
+    return html_page(title, body)
 
 
 def _ratio_text(ratio: float) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .legend import Legend, class_colour, class_name
+from .report import html_page
 from .share_axis import share_axis, tick_label
 from .splits import SplitSummary
 
@@ -123,18 +124,7 @@ def render_split_report(summary: SplitSummary, legend: Legend, settings: Mapping
         "patches, per raster, each counted once however many (overlapping) patches hold it; a region cut by the "
         "edge of a split's area counts once in each split that holds a piece.</p>"
         if summary.instances is not None else "<p>Instances were not counted (COUNT_INSTANCES off).</p>")
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
-<style>
-body {{ font-family: sans-serif; margin: 1.5em; color: #222; background: #fff; }}
-table {{ border-collapse: collapse; margin: .5em 0 1.5em; }}
-td, th {{ border: 1px solid #ccc; padding: 3px 8px; text-align: right; }}
-td:first-child, th:first-child {{ text-align: left; }}
-td.warn {{ background: #fde2e1; }}
-li.warning {{ color: #a11; }}
-.sw {{ display: inline-block; width: .9em; height: .9em; margin-right: .4em; border: 1px solid #666; }}
-</style></head><body>
-<h1>{esc(title)}</h1>
+    body = f"""<h1>{esc(title)}</h1>
 <table>{setting_rows}</table>
 <h2>Splits</h2>
 <p>Patches counted are the drawable ones (not excluded). The divergence is KL(whole ‖ split) of the class shares of
@@ -155,5 +145,5 @@ Patches: drawable patches holding the class. Cells in red: the class is absent, 
 <tr>{sub_head}</tr>
 {''.join(class_rows)}</table>
 {_share_chart(summary, legend)}
-</body></html>
 """
+    return html_page(title, body, 'td.warn { background: #fde2e1; }\nli.warning { color: #a11; }\n')
