@@ -18,7 +18,7 @@ from . import staged_outputs
 from .calibration import loss_weights
 from .class_balance import class_balance
 from .errors import InvalidParameterError
-from .schema import FLOAT, class_dist_json, output_columns
+from .schema import FLOAT, output_columns
 from .table import PatchTable
 
 
@@ -76,7 +76,71 @@ def compatible_flags(table: PatchTable) -> dict[str, list[str]]:
         present = [table[s] for s in sources if s in table]
         if present:
             flags = np.logical_or.reduce([np.asarray(p, dtype=bool) for p in present])
-            out[name] = ["True" if f else "False" for f in flags.tolist()]
+            out[name] = np.where(flags, "True", "False").tolist()
+    return out
+
+
+# --- CSV, one column at a time ---------------------------------------------------------------------
+# The text is what `csv.writer` (excel dialect: QUOTE_MINIMAL, CRLF) writes, byte for byte, but each column
+# is formatted as a whole and the lines are joined once: row by row costs seconds at 150,000 patches
+# (tests/core/test_csv_writer.py keeps the row-by-row writer as the reference).
+
+_SPECIAL = (",", '"', "\r", "\n")
+
+
+def _quoted(texts: list[str]) -> list[str]:
+    """A column of texts as csv.writer writes them: quoted (quotes doubled) where one holds , " CR or LF."""
+    joined = "".join(texts)
+    if not any(c in joined for c in _SPECIAL):
+        return texts
+    return ['"' + t.replace('"', '""') + '"' if any(c in t for c in _SPECIAL) else t for t in texts]
+
+
+def csv_text(header: list[str], columns: list[list[str]]) -> str:
+    """The CSV of `columns` (texts, one list per column) under `header`."""
+    if not header:  # csv.writer: an empty line per row
+        return "\r\n" * (1 + (len(columns[0]) if columns else 0))
+    head, body = _quoted([str(h) for h in header]), [_quoted(c) for c in columns]
+    if len(header) == 1:  # a row of one empty field is written "" (else it would read as no row at all)
+        lines = ['""' if t == "" else t for t in head + body[0]]
+    else:
+        lines = [",".join(head)] + list(map(",".join, zip(*body)))
+    return "\r\n".join(lines) + "\r\n"
+
+
+def float_texts(values) -> list[str]:
+    """Floats at full precision (Python's repr), NaN or None as an empty cell."""
+    array = np.asarray(values)
+    if array.dtype.kind == "f":
+        texts = list(map(repr, array.tolist()))
+        for i in np.flatnonzero(np.isnan(array)).tolist():
+            texts[i] = ""
+        return texts
+    return ["" if v is None or v != v else repr(v) for v in (values.tolist() if hasattr(values, "tolist") else values)]
+
+
+def column_texts(column) -> list[str]:
+    """A `schema.Column` as the CSV holds it: floats at full precision (NaN empty), anything else as str()."""
+    if column.kind == FLOAT:
+        return float_texts(column.values)
+    return list(map(str, column.as_list()))
+
+
+def class_dist_texts(table: PatchTable) -> list[str]:
+    """`schema.class_dist_json`, column by column: the same text (json of the non-zero fractions rounded to 6
+    decimals), built from the non-zero cells only."""
+    if table.class_counts is None:
+        return ["{}"] * len(table)
+    fractions = table.fractions()
+    keys = [f'"{int(v)}":' for v in table.class_values]
+    rows, cols = np.nonzero(fractions > 0)
+    values = fractions[rows, cols].tolist()
+    pieces = [keys[c] + repr(round(v, 6)) for c, v in zip(cols.tolist(), values)]
+    ends = np.cumsum(np.bincount(rows, minlength=len(fractions))).tolist()
+    out, start = [], 0
+    for end in ends:
+        out.append("{" + ",".join(pieces[start:end]) + "}")
+        start = end
     return out
 
 
@@ -86,18 +150,13 @@ def write_csv(table: PatchTable, path: str, carried: dict[str, list] | None = No
     `carried`: the input's own columns (a split, notes), written last, unchanged, where no column of ours has
     their name."""
     columns = output_columns(table)
-    extra = {"class_dist_json": class_dist_json(table), **compatible_flags(table)}
+    extra = {"class_dist_json": class_dist_texts(table), **compatible_flags(table)}
     taken = {c.name for c in columns} | set(extra)
     extra.update({name: ["" if v is None else str(v) for v in values]
                   for name, values in (carried or {}).items() if name not in taken})
+    text = csv_text([c.name for c in columns] + list(extra), [column_texts(c) for c in columns] + list(extra.values()))
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow([c.name for c in columns] + list(extra))
-        formatted = [
-            ["" if v is None else repr(v) for v in c.as_list()] if c.kind == FLOAT else [str(v) for v in c.as_list()]
-            for c in columns
-        ] + list(extra.values())
-        writer.writerows(zip(*formatted))
+        fh.write(text)
 
 
 def loss_weights_document(table: PatchTable, names: dict[int, str] | None = None) -> dict:
@@ -137,7 +196,14 @@ def write_loss_weights(table: PatchTable, path: str, names: dict[int, str] | Non
 
 def write_rows_csv(path: str, header: list[str], rows: list[list]) -> None:
     """A plain table as CSV (floats at full precision, None as an empty cell)."""
+    columns = [["" if v is None else repr(v) if isinstance(v, float) else v if isinstance(v, str) else str(v)
+                for v in column] for column in zip(*rows)] if rows else [[] for _ in header]
+    if any(len(r) != len(header) for r in rows):
+        with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:  # ragged: as csv has it
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            writer.writerows(["" if v is None else repr(v) if isinstance(v, float) else v for v in row] for row in rows)
+        return
+    text = csv_text(list(header), columns)
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(["" if v is None else repr(v) if isinstance(v, float) else v for v in row] for row in rows)
+        fh.write(text)
