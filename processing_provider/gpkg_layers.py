@@ -51,17 +51,6 @@ def _copy_fields(source, target) -> None:
         _ok(target.CreateField(definition.GetFieldDefn(i)), "adding a field")
 
 
-def _copy_features(source, target) -> None:
-    _copy_fields(source, target)
-    target_definition = target.GetLayerDefn()
-    source.ResetReading()
-    for feature in source:
-        copy = ogr.Feature(target_definition)
-        copy.SetFrom(feature)
-        copy.SetFID(feature.GetFID())
-        _ok(target.CreateFeature(copy), "writing a patch")
-
-
 def _copy_styles(source_ds, target_ds, name: str) -> None:
     """Our layer_styles rows for `name` replace the target's rows of the same style name."""
     styles = source_ds.GetLayerByName(STYLES)
@@ -137,31 +126,87 @@ def store_default_style(path: str, name: str, style_name: str, qml: str, sld: st
         raise OutputWriteError(f"Cannot store the layer style in {path!r}: {exc}.") from exc
 
 
+def _sql(dataset, statement: str, what: str) -> None:
+    """Run one SQL statement on GDAL's own connection (its SQLite functions, e.g. the R-tree triggers' ST_MinX);
+    GDAL reports a failure as an error, not a return value."""
+    gdal.ErrorReset()
+    try:
+        result = dataset.ExecuteSQL(statement)
+    except RuntimeError as exc:  # gdal.UseExceptions() on
+        raise _Failed(f"{what} failed: {exc}") from exc
+    if result is not None:
+        dataset.ReleaseResultSet(result)
+    if gdal.GetLastErrorType() >= gdal.CE_Failure:
+        raise _Failed(f"{what} failed: {gdal.GetLastErrorMsg() or 'no reason given'}")
+
+
+def _count(dataset, table: str) -> int:
+    result = dataset.ExecuteSQL(f"SELECT count(*) FROM {table}")
+    try:
+        return int(result.GetNextFeature().GetField(0)) if result is not None else -1
+    finally:
+        if result is not None:
+            dataset.ReleaseResultSet(result)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
 def replace_layer(staged: str, name: str, target: str) -> None:
-    """Put layer `name` of `staged` into the existing GeoPackage `target`, replacing a layer of that name."""
+    """Put layer `name` of `staged` into the existing GeoPackage `target`, replacing a layer of that name.
+
+    OGR makes the layer (fields, CRS, spatial index) in the target, inside one transaction; its rows go in
+    with one INSERT … SELECT from the staged file attached to GDAL's own connection, so the R-tree
+    triggers fill the spatial index as they would for OGR's own writes."""
     try:
         source_ds = _ok(ogr.Open(staged), "reading the new layer")
         source = _ok(source_ds.GetLayerByName(name), "reading the new layer")
+        expected = source.GetFeatureCount()
         target_ds = _ok(ogr.Open(target, update=1), "opening the GeoPackage")
         if target_ds.GetDriver().GetName() != "GPKG":
             raise _Failed("it is not a GeoPackage")
-        _ok(target_ds.StartTransaction(), "starting a transaction")
+        attached = False
         try:
-            index = _layer_index(target_ds, name)
-            if index >= 0:
-                _ok(target_ds.DeleteLayer(index), "removing the old layer")
-            options = [f"GEOMETRY_NAME={source.GetGeometryColumn() or 'geom'}", f"FID={source.GetFIDColumn() or 'fid'}"]
-            layer = _ok(target_ds.CreateLayer(name, srs=source.GetSpatialRef(), geom_type=source.GetGeomType(),
-                                              options=options), "creating the layer")
-            _copy_features(source, layer)
-            if layer.GetFeatureCount() != source.GetFeatureCount():
-                raise _Failed(f"{layer.GetFeatureCount()} of {source.GetFeatureCount()} patches copied")
-            _copy_styles(source_ds, target_ds, name)
-            _ok(target_ds.CommitTransaction(), "committing")
-        except BaseException:
-            target_ds.RollbackTransaction()
-            raise
+            _sql(target_ds, f"ATTACH DATABASE {_text(staged)} AS staged_layer", "reading the new layer")
+            attached = True
+            _ok(target_ds.StartTransaction(), "starting a transaction")
+            try:
+                index = _layer_index(target_ds, name)
+                if index >= 0:
+                    _ok(target_ds.DeleteLayer(index), "removing the old layer")
+                geometry = source.GetGeometryColumn() or "geom"
+                fid = source.GetFIDColumn() or "fid"
+                options = [f"GEOMETRY_NAME={geometry}", f"FID={fid}"]
+                layer = _ok(target_ds.CreateLayer(name, srs=source.GetSpatialRef(), geom_type=source.GetGeomType(),
+                                                  options=options), "creating the layer")
+                _copy_fields(source, layer)
+                definition = source.GetLayerDefn()
+                columns = [fid] + ([geometry] if source.GetGeomType() != ogr.wkbNone else [])
+                columns += [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())]
+                listed = ", ".join(_quote(c) for c in columns)
+                _sql(target_ds, f"INSERT INTO {_quote(name)} ({listed}) SELECT {listed} FROM staged_layer.{_quote(name)}",
+                     "writing the patches")
+                copied = _count(target_ds, _quote(name))
+                if copied != expected:
+                    raise _Failed(f"{copied} of {expected} patches copied")
+                if source.GetGeomType() != ogr.wkbNone:
+                    _sql(target_ds, "UPDATE gpkg_contents SET (min_x, min_y, max_x, max_y) = (SELECT min_x, min_y, "
+                                    "max_x, max_y FROM staged_layer.gpkg_contents WHERE lower(table_name) = "
+                                    f"lower({_text(name)})) WHERE lower(table_name) = lower({_text(name)})",
+                         "storing the extent")
+                _copy_styles(source_ds, target_ds, name)
+                _ok(target_ds.CommitTransaction(), "committing")
+            except BaseException:
+                target_ds.RollbackTransaction()
+                raise
         finally:
+            if attached:
+                target_ds.ExecuteSQL("DETACH DATABASE staged_layer")
             target_ds = None  # closes the file
     except _Failed as exc:
         raise OutputWriteError(
