@@ -75,3 +75,48 @@ def test_elbow_k_within_range(k_max):
     table = cluster_compositions(table_of(counts), BalanceConfig(k_min=2, k_max=k_max), NullProgress())
     k = len(set(table["freq_cluster_id"].tolist()))
     assert 2 <= k <= k_max
+
+
+def demo_table(patch: int) -> PatchTable:
+    """The demo scene's mask cut into patches (class counts straight from the array, no raster)."""
+    from balance_core.demo_scene import make_mask
+
+    mask = make_mask()
+    n = mask.shape[0] // patch
+    tiles = mask.reshape(n, patch, n, patch).transpose(0, 2, 1, 3).reshape(n * n, -1)
+    return table_of(np.stack([(tiles == v).sum(axis=1) for v in range(4)], axis=1))
+
+
+@pytest.mark.parametrize("patch, seed", [(64, 42), (128, 0)])
+def test_elbow_k_on_the_demo_scene_is_unchanged(patch, seed):
+    """K as chosen before the search ran on one thread (6 at every patch size and seed tried)."""
+    table = cluster_compositions(demo_table(patch), BalanceConfig(seed=seed), NullProgress())
+    assert len(set(table["freq_cluster_id"].tolist())) == 6
+
+
+def test_elbow_search_runs_on_one_thread_and_the_final_fit_as_before(monkeypatch):
+    pytest.importorskip("sklearn.cluster")
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from balance_core import clustering
+
+    def threads():
+        return {pool["internal_api"]: pool["num_threads"] for pool in threadpoolctl.threadpool_info()}
+
+    before = threads()
+    fits = []
+    original = clustering._kmeans
+
+    def watched(points, weights, k, seed, n_init=clustering.FINAL_N_INIT):
+        fits.append((k, n_init, threads()))
+        return original(points, weights, k, seed, n_init)
+
+    monkeypatch.setattr(clustering, "_kmeans", watched)
+    config = BalanceConfig(k_min=2, k_max=6)
+    table = cluster_compositions(demo_table(128), config, NullProgress())
+    *search, final = fits
+    assert [k for k, _, _ in search] == [2, 3, 4, 5, 6]
+    assert all(set(pools.values()) == {1} for _, _, pools in search)  # BLAS and OpenMP: one thread each
+    assert all(n_init == clustering.SEARCH_N_INIT for _, n_init, _ in search)
+    assert final[1] == clustering.FINAL_N_INIT and final[2] == before  # the final fit: the threads there were
+    assert final[0] == len(set(table["freq_cluster_id"].tolist()))
+    assert threads() == before
