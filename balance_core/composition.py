@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from .config import BalanceConfig
-from .progress import Progress, check_cancelled
+from .progress import NullProgress, Progress, check_cancelled
 from .rasters import RasterPair, open_raster, read_rows
 from .table import PatchTable
 
@@ -80,10 +79,30 @@ def border_edges(flag: np.ndarray, col_offs: np.ndarray, size: int) -> np.ndarra
     Kept per edge (not just "any") so that the border of a patch k times larger is known from the
     small patches it is made of: its top edge is the top edges of its top row of small patches, etc.
     """
-    rows_hit = window_sums(np.stack([flag[0], flag[-1]], axis=1).astype(np.int64), col_offs, size) > 0
-    col_any = flag.any(axis=0)
-    return (rows_hit[:, 0] * EDGE_TOP + rows_hit[:, 1] * EDGE_BOTTOM + col_any[col_offs] * EDGE_LEFT
-            + col_any[col_offs + size - 1] * EDGE_RIGHT).astype(np.uint8)
+    return edges_from_lines(flag[0], flag[-1], flag.any(axis=0), col_offs, size)
+
+
+def edges_from_lines(top: np.ndarray, bottom: np.ndarray, column_any: np.ndarray, col_offs: np.ndarray,
+                     size: int) -> np.ndarray:
+    """`border_edges` from what it needs of the strip: its first and last rows and, per column, whether any
+    pixel is set (only the windows' first and last columns are looked at)."""
+    rows_hit = window_sums(np.stack([top, bottom], axis=1).astype(np.int64), col_offs, size) > 0
+    return (rows_hit[:, 0] * EDGE_TOP + rows_hit[:, 1] * EDGE_BOTTOM + column_any[col_offs] * EDGE_LEFT
+            + column_any[col_offs + size - 1] * EDGE_RIGHT).astype(np.uint8)
+
+
+def black_border_edges(image: np.ndarray, tolerance: float, col_offs: np.ndarray, size: int) -> np.ndarray:
+    """`border_edges` of the black pixels (every band ≤ tolerance) of a (bands, size, width) image strip.
+
+    Only the pixels on a window border are tested: the strip's first and last rows and the windows' first
+    and last columns (for 256 px patches, 1 % of the strip instead of all of it)."""
+    def black(pixels: np.ndarray) -> np.ndarray:
+        return np.all(pixels <= tolerance, axis=0)
+
+    edges = np.unique(np.concatenate([col_offs, col_offs + size - 1]))
+    column_any = np.zeros(image.shape[2], dtype=bool)
+    column_any[edges] = black(image[:, :, edges]).any(axis=0)
+    return edges_from_lines(black(image[:, 0, :]), black(image[:, -1, :]), column_any, col_offs, size)
 
 
 def border_hits(flag: np.ndarray, col_offs: np.ndarray, size: int) -> np.ndarray:
@@ -121,6 +140,53 @@ def count_classes(
     return known, counts
 
 
+def strip_counts(strip: np.ndarray, known: np.ndarray, nodata: int | None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-column class counts, nodata counts and nodata border flags of one strip, counting pixel by pixel
+    only in the columns that hold more than one value.
+
+    Most columns of a strip of a label map hold one value top to bottom (background, a field, nodata):
+    one min and one max pass find them, and their counts are the strip height. Only the other columns are
+    copied out and counted class by class (`count_classes`). Returns the (possibly extended) known values,
+    the (width, n_known) counts, the nodata pixels per column and the nodata flags of the first and last rows.
+    """
+    height, width = strip.shape
+    low, high = np.minimum.reduce(strip, axis=0), np.maximum.reduce(strip, axis=0)
+    mixed = np.flatnonzero(low != high)
+    pure = np.flatnonzero(low == high)
+    pure_values = low[pure].astype(np.int64)
+    nd_cols = np.zeros(width, dtype=np.int64)
+    if nodata is not None:
+        nd_cols[pure[pure_values == nodata]] = height
+        pure, pure_values = pure[pure_values != nodata], pure_values[pure_values != nodata]
+    seen = set(known.tolist())
+    unseen = [v for v in distinct_values(pure_values).tolist() if v not in seen]
+    if unseen:
+        known = np.concatenate([known, np.asarray(unseen, dtype=np.int64)])
+    mixed_known = known
+    if len(mixed) < width:
+        part = np.take(strip, mixed, axis=1)
+        if len(mixed):  # only values some mixed column spans can be in it
+            lo, hi = int(low[mixed].min()), int(high[mixed].max())
+            mixed_known = known[(known >= lo) & (known <= hi)]
+    else:
+        part = strip
+    if nodata is not None and len(mixed):
+        nd_cols[mixed] = column_sums(part == nodata)
+    counted, mixed_counts = count_classes(part, mixed_known, nodata, nd_cols[mixed])
+    known = np.concatenate([known, counted[len(mixed_known):]])
+    counts = np.zeros((width, len(known)), dtype=np.int64)
+    order = np.argsort(known, kind="stable")
+    index = order[np.searchsorted(known[order], counted)]
+    counts[np.ix_(mixed, index)] = mixed_counts
+    counts[pure, order[np.searchsorted(known[order], pure_values)]] = height
+    if nodata is not None:
+        top, bottom = strip[0] == nodata, strip[-1] == nodata
+    else:
+        top = bottom = np.zeros(width, dtype=bool)
+    return known, counts, nd_cols, np.stack([top, bottom])
+
+
 def image_nodata_values(image_ds) -> tuple[float | None, ...] | None:
     """Per-band nodata values of the image, or None when no pixel can be nodata (integer bands without one)."""
     floating = np.issubdtype(np.dtype(image_ds.dtypes[0]), np.floating)
@@ -145,28 +211,20 @@ def image_nodata_pixels(image: np.ndarray, nodata: tuple[float | None, ...]) -> 
 
 
 def read_strips(mask_ds, image_ds, offsets: np.ndarray, size: int) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
-    """Mask (and image) strips in order, the next one read on a worker thread while the caller
-    counts the current one (GDAL releases the GIL while it decodes). Memory: two strips.
-
-    Each dataset is only ever touched by the worker thread, one read at a time.
-    """
-    def read(row: int):
-        mask = read_rows(mask_ds, row, size, 1)
-        image = read_rows(image_ds, row, size) if image_ds is not None else None
-        return mask, image
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="strip-reader") as pool:
-        pending = pool.submit(read, int(offsets[0])) if len(offsets) else None
-        for i in range(len(offsets)):
-            strip = pending.result()
-            pending = pool.submit(read, int(offsets[i + 1])) if i + 1 < len(offsets) else None
-            yield strip
+    """Mask (and image) strips in order, one at a time. Several rasters, or bands of one raster, are read in
+    parallel by `dataset.per_pair`; a read-ahead thread per strip cost more than it saved (measured)."""
+    for row in offsets:
+        mask = read_rows(mask_ds, int(row), size, 1)
+        yield mask, read_rows(image_ds, int(row), size) if image_ds is not None else None
 
 
 def measure_composition(
-    table: PatchTable, pair: RasterPair, config: BalanceConfig, progress: Progress
+    table: PatchTable, pair: RasterPair, config: BalanceConfig, progress: Progress, warn: bool = True
 ) -> PatchTable:
-    """Add class counts, `class_entropy`, `nodata_ratio` and the border measurements."""
+    """Add class counts, `class_entropy`, `nodata_ratio` and the border measurements.
+
+    `warn=False` leaves the warnings about the whole raster (`warn_about_pair`) to the caller: when a raster
+    is measured in bands, each band alone would warn about its own part."""
     size = config.patch_size
     nodata = resolve_nodata(pair, config, progress)
     row_off, col_off = table["row_off"], table["col_off"]
@@ -194,17 +252,13 @@ def measure_composition(
             rows = slice(start, end)
             cols = col_off[rows]
             strip, image = next(strips)
-            nd_cols = np.zeros(strip.shape[1], dtype=np.int64)
+            known, col_counts, nd_cols, nd_rows = strip_counts(strip, known, nodata)
             if nodata is not None:
-                is_nodata = strip == nodata
-                nd_cols = column_sums(is_nodata)
                 nodata_px[rows] = window_sums(nd_cols, cols, size)
-                nodata_edges[rows] = border_edges(is_nodata, cols, size)
-            known, col_counts = count_classes(strip, known, nodata, nd_cols)
+                nodata_edges[rows] = edges_from_lines(nd_rows[0], nd_rows[1], nd_cols > 0, cols, size)
             strip_results.append((rows, known, window_sums(col_counts, cols, size)))
             if image is not None and config.exclude_black_border:
-                black = np.all(image <= config.black_tolerance, axis=0)
-                black_edges[rows] = border_edges(black, cols, size)
+                black_edges[rows] = black_border_edges(image, config.black_tolerance, cols, size)
             if image is not None and image_nd is not None:
                 holes = column_sums(image_nodata_pixels(image, image_nd))
                 image_nodata[rows] = window_sums(holes, cols, size) > 0
@@ -233,9 +287,26 @@ def measure_composition(
         border_black_edges=black_edges,
         image_nodata=image_nodata,
     )
-    _warn_if_nodata_is_background(nodata, nodata_px, class_counts, class_values, progress)
-    _warn_if_image_nodata_is_common(pair, image_nd, image_nodata, progress)
+    if warn:
+        warn_about_pair(out, pair, config, progress)
     return out
+
+
+def warn_about_pair(table: PatchTable, pair: RasterPair, config: BalanceConfig, progress: Progress) -> None:
+    """What the measured rows of one raster pair suggest is wrong with its settings (nodata that looks like the
+    background class, an image nodata value that flags most patches)."""
+    labelled = table["patch_size"].astype(np.int64) ** 2
+    nodata_px = np.rint(table["nodata_ratio"] * labelled).astype(np.int64)
+    _warn_if_nodata_is_background(resolve_nodata(pair, config, NullProgress()), nodata_px, table.class_counts,
+                                  table.class_values, progress)
+    flagged = table["image_nodata"]
+    if config.exclude_image_nodata and len(flagged) and flagged.mean() > 0.5:
+        image_ds = open_raster(pair.image_path, "image")
+        try:
+            values = image_nodata_values(image_ds)
+        finally:
+            image_ds.close()
+        _warn_if_image_nodata_is_common(pair, values, flagged, progress)
 
 
 def _warn_if_image_nodata_is_common(pair: RasterPair, values, flagged: np.ndarray, progress: Progress) -> None:

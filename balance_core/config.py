@@ -1,10 +1,19 @@
 """All settings of one balancing run, validated once before any work starts."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from .calibration import parse_target
 from .errors import InvalidParameterError
+
+
+def cpu_count() -> int:
+    """CPU cores this process may run on (a container's or `taskset`'s limit, not the machine's)."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # Windows, macOS
+        return max(os.cpu_count() or 1, 1)
 
 SAMPLING_METHODS = (
     "rank_max",
@@ -82,7 +91,15 @@ class BalanceConfig:
     # Embeddings computed elsewhere (Parquet: the reference's cache layout or ours), used instead of any model;
     # matched by image path + window, never by row position (external_embeddings.py)
     external_embeddings: str | None = None
-    workers: int = 1  # threads for the per-raster stages (one raster pair and patch size each)
+    # Address of a Dask scheduler (tcp://host:8786): the per-raster stages then run as tasks on that cluster
+    # (dask_run.py); None = on this machine.
+    scheduler: str | None = None
+    workers: int = 0  # threads for the per-raster stages (one raster pair or band of strips each); 0 = one per core
+
+    @property
+    def thread_count(self) -> int:
+        """Threads for the per-raster stages: `workers`, or one per CPU core this process may use."""
+        return self.workers or cpu_count()
 
     @property
     def effective_stride(self) -> int:
@@ -143,8 +160,8 @@ class BalanceConfig:
                 f"Sampling method {method!r} needs {signal}, which mode {self.mode!r} does not compute; "
                 f"use mode {' or '.join(repr(m) for m in fitting)}, or another sampling method."
             )
-        if self.workers < 1:
-            raise InvalidParameterError(f"The number of workers must be at least 1, got {self.workers}.")
+        if self.workers < 0:
+            raise InvalidParameterError(f"The number of workers must be 0 (one per CPU core) or more, got {self.workers}.")
         if self.batch_size < 1:
             raise InvalidParameterError(f"Batch size must be at least 1, got {self.batch_size}.")
         if self.k_neighbors < 1:

@@ -7,17 +7,25 @@ after them (clusters, kNN, ranks) sees the whole table at once.
 from __future__ import annotations
 
 import os
-import threading
+import queue
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import asdict, replace
+from functools import partial
+from typing import Any
 
 import numpy as np
 
-from .composition import measure_composition
-from .config import BalanceConfig
+from . import embedding_cache
+from .composition import measure_composition, warn_about_pair
+from .config import BalanceConfig, cpu_count
 from .embeddings import Embedder, compute_embeddings, make_embedder
-from .errors import EmbedderError, GridMismatchError, InvalidParameterError, RasterReadError
+from .errors import (
+    EmbedderError,
+    GridMismatchError,
+    InvalidParameterError,
+    RasterReadError,
+)
 from .grid import check_grid_size, footprints, make_grid
 from .patch_records import describe_ids
 from .progress import Progress, SubProgress, check_cancelled
@@ -45,11 +53,17 @@ def open_dataset(paths: Sequence[tuple[str, str]], progress: Progress | None = N
     """Open every pair (each image/mask on one grid) and check that all share one CRS."""
     if not paths:
         raise InvalidParameterError("No image/mask pair given.")
-    pairs = []
-    for image, mask in dict.fromkeys(paths):  # a pair listed twice is used once
+    def open_one(paths: tuple[str, str]) -> RasterPair:
         if progress is not None:
             check_cancelled(progress)
-        pairs.append(open_pair(image, mask))
+        return open_pair(*paths)
+
+    unique = list(dict.fromkeys(paths))  # a pair listed twice is used once
+    if len(unique) < 8:
+        pairs = [open_one(p) for p in unique]
+    else:  # hundreds of map sheets: GDAL reads their headers in parallel; the first failing pair is reported
+        with ThreadPoolExecutor(max_workers=cpu_count(), thread_name_prefix="open-pair") as pool:
+            pairs = list(pool.map(open_one, unique))
     if progress is not None:
         _report_notes(pairs, progress)
     first = pairs[0]
@@ -187,18 +201,30 @@ def dataset_footprints(table: PatchTable, dataset: Dataset) -> np.ndarray:
     return rings
 
 
+CLUSTER_TASK_PATCHES = 4096  # at most this many patches per cluster task (one 4096² sheet at 64 px)
 PairStage = Callable[[PatchTable, RasterPair, Progress], PatchTable]
 
 
 def per_pair(table: PatchTable, dataset: Dataset, stage: PairStage, progress: Progress,
-             workers: int = 1) -> list[tuple[np.ndarray, PatchTable]]:
+             workers: int = 1, scheduler: str | None = None) -> list[tuple[np.ndarray, Any]]:
     """Run a per-raster stage on the rows of each pair and patch size (one size per call: the stage reads the
     size from its rows); returns (row indices, stage output) per group, in group order.
 
     With `workers` > 1 the groups run in that many threads (GDAL releases the GIL while it reads and
-    decodes); each group opens its own datasets, so no dataset is shared between threads."""
+    decodes); each group opens its own datasets, so no dataset is shared between threads. With a Dask
+    `scheduler` address the groups are tasks on that cluster (dask_run.py): `stage` must then be picklable."""
     groups = window_groups(table)
     total = max(len(table), 1)
+    if scheduler:
+        from .dask_run import (
+            run_on_cluster,  # distributed is only needed when a cluster is used
+        )
+
+        groups = [(key, size, part) for key, size, rows in groups  # a large raster: one task per band of strips
+                  for part in _strip_bands(table["row_off"][rows], rows, -(-len(rows) // CLUSTER_TASK_PATCHES))]
+        results = run_on_cluster(scheduler, stage, [(table.take(rows), dataset[key]) for key, _, rows in groups],
+                                 [len(rows) / total for _, _, rows in groups], progress)
+        return [(rows, result) for (_, _, rows), result in zip(groups, results)]
     if workers > 1 and len(groups) < workers:  # few rasters: cut each into bands of whole strips, one per thread
         groups = [(key, size, part) for key, size, rows in groups
                   for part in _strip_bands(table["row_off"][rows], rows, -(-workers // len(groups)))]
@@ -214,6 +240,7 @@ def per_pair(table: PatchTable, dataset: Dataset, stage: PairStage, progress: Pr
         futures = [pool.submit(stage, table.take(rows), dataset[key], shared.part(i))
                    for i, (key, _, rows) in enumerate(groups)]
         try:
+            shared.relay_until_done(futures)
             results = [f.result() for f in futures]
         except BaseException:
             shared.stop()  # the other groups stop at their next cancellation check
@@ -227,19 +254,23 @@ def _strip_bands(row_off: np.ndarray, rows: np.ndarray, parts: int) -> list[np.n
     starts = np.flatnonzero(np.r_[True, row_off[1:] != row_off[:-1]])
     if parts <= 1 or len(starts) <= 1:
         return [rows]
-    cuts = starts[np.unique(np.searchsorted(starts, np.linspace(0, len(rows), parts + 1)[1:-1], side="left"))]
+    at = np.unique(np.searchsorted(starts, np.linspace(0, len(rows), parts + 1)[1:-1], side="left"))
+    cuts = starts[at[at < len(starts)]]  # more parts than strips: one strip each
     cuts = cuts[(cuts > 0) & (cuts < len(rows))]
     return [part for part in np.split(rows, cuts) if len(part)]
 
 
 class _SharedProgress:
     """One progress fed by stages running in threads: each reports its own fraction, weighted by its share of
-    the rows; messages reach the parent once each (every group of a raster would repeat the same warning)."""
+    the rows; messages reach the parent once each (every group of a raster would repeat the same warning).
+
+    The threads only queue their reports; the thread that started them relays them to the parent and asks it
+    whether the run is cancelled, so a QGIS feedback object is only ever called from the algorithm's thread."""
 
     def __init__(self, parent: Progress, shares: Sequence[float]) -> None:
         self.parent, self.shares = parent, list(shares)
         self.fractions = [0.0] * len(self.shares)
-        self.lock = threading.Lock()
+        self.reports: queue.SimpleQueue = queue.SimpleQueue()
         self.seen: set[tuple[str, str]] = set()
         self.stopped = False
 
@@ -249,17 +280,28 @@ class _SharedProgress:
     def stop(self) -> None:
         self.stopped = True
 
-    def report(self, index: int, fraction: float) -> None:
-        with self.lock:
+    def relay_until_done(self, futures) -> None:
+        """Pass the threads' reports on until every future is done; a cancel stops them."""
+        while True:
+            try:
+                self._relay(self.reports.get(timeout=0.05))
+            except queue.Empty:
+                if all(f.done() for f in futures):
+                    break
+            if self.parent.cancelled():
+                self.stop()
+        while not self.reports.empty():
+            self._relay(self.reports.get())
+
+    def _relay(self, report: tuple) -> None:
+        kind, value = report
+        if kind == "fraction":
+            index, fraction = value
             self.fractions[index] = min(max(fraction, 0.0), 1.0)
             self.parent.set_fraction(sum(s * f for s, f in zip(self.shares, self.fractions)))
-
-    def message(self, kind: str, text: str) -> None:
-        with self.lock:
-            if (kind, text) in self.seen:
-                return
-            self.seen.add((kind, text))
-            (self.parent.warning if kind == "warning" else self.parent.info)(text)
+        elif (kind, value) not in self.seen:
+            self.seen.add((kind, value))
+            (self.parent.warning if kind == "warning" else self.parent.info)(value)
 
 
 class _PartProgress:
@@ -267,24 +309,25 @@ class _PartProgress:
         self.shared, self.index = shared, index
 
     def set_fraction(self, fraction: float) -> None:
-        self.shared.report(self.index, fraction)
+        self.shared.reports.put(("fraction", (self.index, fraction)))
 
     def cancelled(self) -> bool:
-        return self.shared.stopped or self.shared.parent.cancelled()
+        return self.shared.stopped
 
     def info(self, message: str) -> None:
-        self.shared.message("info", message)
+        self.shared.reports.put(("info", message))
 
     def warning(self, message: str) -> None:
-        self.shared.message("warning", message)
+        self.shared.reports.put(("warning", message))
 
 
 def measure_dataset_composition(
     table: PatchTable, dataset: Dataset, config: BalanceConfig, progress: Progress
 ) -> PatchTable:
     """Class counts and border measurements of every patch; classes are the union over all masks."""
-    parts = per_pair(table, dataset, lambda t, pair, p: measure_composition(t, pair, _with_table_patch_size(config, t), p),
-                     progress, config.workers)
+    parts = per_pair(table, dataset, partial(_measure_rows, config), progress, config.thread_count, config.scheduler)
+    if config.scheduler:
+        parts = [(rows, measured) for rows, (measured, _) in parts]
     class_values = np.unique(np.concatenate([t.class_values for _, t in parts])) if parts else np.zeros(0, np.int64)
     counts = np.zeros((len(table), len(class_values)), dtype=np.int64)
     new_columns = ("class_entropy", "nodata_ratio", "border_nodata", "border_black", "image_nodata",
@@ -294,7 +337,14 @@ def measure_dataset_composition(
         counts[np.ix_(rows, np.searchsorted(class_values, measured.class_values))] = measured.class_counts
         for name in new_columns:
             columns[name][rows] = measured[name]
-    return table.with_classes(class_values, counts).with_columns(**columns)
+    out = table.with_classes(class_values, counts).with_columns(**columns)
+    for key, _, rows in window_groups(out):  # once per raster, even when it was measured in bands
+        warn_about_pair(out.take(rows), dataset[key], _with_table_patch_size(config, out.take(rows[:1])), progress)
+    return out
+
+
+def _measure_rows(config: BalanceConfig, table: PatchTable, pair: RasterPair, progress: Progress) -> PatchTable:
+    return measure_composition(table, pair, _with_table_patch_size(config, table), progress, warn=False)
 
 
 def _with_table_patch_size(config: BalanceConfig, table: PatchTable) -> BalanceConfig:
@@ -306,10 +356,21 @@ def _with_table_patch_size(config: BalanceConfig, table: PatchTable) -> BalanceC
 def embed_dataset(
     table: PatchTable, dataset: Dataset, config: BalanceConfig, progress: Progress, embedder: Embedder | None = None
 ) -> PatchTable:
-    """The `embedding` column over all pairs, with one embedder (the model loads once)."""
-    embedder = embedder or make_embedder(config)
-    parts = per_pair(table, dataset, lambda t, pair, p: compute_embeddings(t, pair, _with_table_patch_size(config, t), p,
-                                                                           embedder), progress)
+    """The `embedding` column over all pairs, with one embedder (the model loads once, or once per cluster worker).
+
+    On a cluster, workers read the embeddings cache and send back what they computed; only this process
+    writes the cache."""
+    if config.scheduler:
+        parts = per_pair(table, dataset, partial(_embed_rows_on_worker, config, embedder), progress,
+                         scheduler=config.scheduler)
+        for _, (_, computed) in parts:
+            for key, row_off, col_off, size, vectors in computed:
+                embedding_cache.store(config.embeddings_cache, embedding_cache.CacheKey(**key), row_off, col_off,
+                                      size, vectors)
+        parts = [(rows, embedded) for rows, (embedded, _) in parts]
+    else:
+        embedder = embedder or make_embedder(config)
+        parts = per_pair(table, dataset, partial(_embed_rows, config, embedder), progress)
     width = max(t["embedding"].shape[1] for _, t in parts)
     column = np.full((len(table), width), np.nan, dtype=np.float32)
     for rows, embedded in parts:
@@ -318,6 +379,26 @@ def embed_dataset(
             column[rows] = vectors
     _refuse_non_finite(table, column, config)
     return table.with_columns(embedding=column)
+
+
+def _embed_rows(config: BalanceConfig, embedder: Embedder, table: PatchTable, pair: RasterPair,
+                progress: Progress, store=embedding_cache.store) -> PatchTable:
+    return compute_embeddings(table, pair, _with_table_patch_size(config, table), progress, embedder, store)
+
+
+def _embed_rows_on_worker(config: BalanceConfig, embedder: Embedder | None, table: PatchTable, pair: RasterPair,
+                          progress: Progress) -> tuple[PatchTable, list]:
+    """A cluster task: the embeddings of one pair's rows and what they add to the cache (as plain data)."""
+    from .dask_run import worker_cached
+
+    computed: list = []
+
+    def keep(path, key, row_off, col_off, size, vectors):
+        computed.append((asdict(key), row_off, col_off, size, vectors))
+
+    embedder = embedder or worker_cached(("embedder", config.embedder, config.device, config.precision),
+                                         lambda: make_embedder(config))
+    return _embed_rows(config, embedder, table, pair, progress, keep), computed
 
 
 def _refuse_non_finite(table: PatchTable, column: np.ndarray, config: BalanceConfig) -> None:

@@ -121,3 +121,41 @@ def test_cancel_stops_within_one_strip(scene):
     with pytest.raises(CancelledError):
         measure(image, mask, progress, patch_size=16)
     assert progress.calls == 2
+
+
+def brute_edges(flag, row, col, size):
+    window = flag[row:row + size, col:col + size]
+    return (window[0].any() * 1 + window[-1].any() * 2 + window[:, 0].any() * 4 + window[:, -1].any() * 8)
+
+
+@pytest.mark.parametrize("dtype, nodata, stride", [(np.uint8, 255, 12), (np.int16, -1, 12), (np.uint16, None, 9)])
+def test_pure_and_mixed_columns_count_like_a_pixel_by_pixel_pass(write_raster, dtype, nodata, stride):
+    """Blocky labels (most strip columns hold one value: counted without a per-pixel pass) give exactly the
+    counts, nodata ratios and border flags of a pixel-by-pixel count, also when a class first appears in a
+    one-value column, a value appears only in later strips, and black pixels sit on some window borders."""
+    rng = np.random.default_rng(3)
+    mask = np.zeros((60, 84), dtype=dtype)
+    mask[:, 30:41] = 7  # a class met first in columns of one value
+    mask[5:9, :] = 2
+    mask[40:, 60:] = 300 if dtype != np.uint8 else 200  # a value only in later strips
+    if nodata is not None:
+        mask[:13, :20] = nodata  # whole nodata columns in the first strip
+        mask[50, 3] = nodata
+    mask[rng.integers(0, 60, 40), rng.integers(0, 84, 40)] = 5
+    image = np.full((3, 60, 84), 90, np.uint8)
+    image[:, :, :7] = 0  # a black collar
+    image[:, 30, 50] = 0
+    image[:2, 12, 44] = 0  # dark in two bands only
+    table = measure(write_raster("i.tif", image), write_raster("m.tif", mask, nodata=nodata), patch_size=12,
+                    stride=stride)
+    black = np.all(image == 0, axis=0)
+    is_nodata = mask == nodata if nodata is not None else np.zeros(mask.shape, bool)
+    for i in range(len(table)):
+        row, col = int(table["row_off"][i]), int(table["col_off"][i])
+        window = mask[row:row + 12, col:col + 12]
+        expected = {int(v): int((window == v).sum()) for v in np.unique(window) if v != nodata}
+        got = {int(v): int(c) for v, c in zip(table.class_values, table.class_counts[i]) if c}
+        assert got == expected, (row, col)
+        assert table["nodata_ratio"][i] == is_nodata[row:row + 12, col:col + 12].mean()
+        assert table["border_nodata_edges"][i] == brute_edges(is_nodata, row, col, 12)
+        assert table["border_black_edges"][i] == brute_edges(black, row, col, 12)
