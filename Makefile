@@ -14,7 +14,7 @@ $(VENV)/.installed: requirements.txt constraints.txt scripts/install-system-pack
 	scripts/install-system-packages
 	$(SYSTEM_PYTHON) -m venv --system-site-packages $(VENV)
 	$(PIP_INSTALL) -r requirements.txt
-	$(PY) -c "import qgis.core, rasterio, sklearn, numpy, torch, transformers, pyarrow, hnswlib; assert numpy.__version__ < '2'"
+	$(PY) -c "import qgis.core, rasterio, sklearn, numpy, torch, transformers, pyarrow, hnswlib, distributed; assert numpy.__version__ < '2'"
 	touch $@
 
 demo: setup

@@ -16,6 +16,7 @@ import sys
 import time
 import traceback
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -240,7 +241,7 @@ def _check_outputs(paths: Sequence[tuple[str, str]], inputs: Sequence[str]) -> N
         seen[real] = key
 
 
-def build_command(path: str, progress: TerminalProgress) -> int:
+def build_command(path: str, progress: TerminalProgress, scheduler: str | None = None) -> int:
     from .dataset import dataset_footprints, open_dataset
     from .reference_yaml import parse_build
     from .staged_outputs import StagedOutputs, staging
@@ -249,6 +250,8 @@ def build_command(path: str, progress: TerminalProgress) -> int:
 
     start = time.perf_counter()
     spec = parse_build(load_yaml(path))
+    if scheduler:
+        spec.config = replace(spec.config, scheduler=scheduler)
     for note in spec.infos:
         progress.info(note)
     for note in spec.notes:
@@ -564,6 +567,11 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
         command.add_argument("--raster-backend", choices=("gdal", "rasterio"),
                              help="how rasters are read (default: GDAL's bindings where importable, else rasterio)")
+        if name == "build-balanced-dataset":
+            command.add_argument("--scheduler", metavar="ADDRESS",
+                                 help="run composition and embeddings as tasks on the Dask cluster whose scheduler is "
+                                      "at ADDRESS (tcp://host:8786; the YAML key balanced_dataset.dask_scheduler); "
+                                      "workers need the rasters under the same paths")
     demo = sub.add_parser("demo", help="write the demo scene and its YAML, run both commands on it",
                           description="Generates the demo scene (99 %% background, thin roads, rare buildings and "
                                       "ponds), writes demo.yaml and demo_coreset.yaml beside it and runs them.")
@@ -585,7 +593,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             set_backend(args.raster_backend)
         if args.command == "build-balanced-dataset":
-            return build_command(args.config, progress)
+            return build_command(args.config, progress, args.scheduler)
         if args.command == "demo":
             return demo_command(args.out, args.size, args.patch_size, progress)
         return coreset_command(args.config, progress)

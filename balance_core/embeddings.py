@@ -33,12 +33,13 @@ def make_embedder(config: BalanceConfig) -> Embedder:
 
 
 def compute_embeddings(
-    table: PatchTable, pair: RasterPair, config: BalanceConfig, progress: Progress, embedder: Embedder | None = None
+    table: PatchTable, pair: RasterPair, config: BalanceConfig, progress: Progress, embedder: Embedder | None = None,
+    store=embedding_cache.store,
 ) -> PatchTable:
     """Add an `embedding` column (N, D); rows of excluded patches are NaN.
 
     Embeddings found in the cache are read; the rest are computed batch by batch and
-    appended to the cache, also when the run is cancelled midway (the work is kept).
+    appended to the cache (`store`), also when the run is cancelled midway (the work is kept).
     """
     included = np.flatnonzero(~table["excluded"])
     row_off, col_off = table["row_off"][included], table["col_off"][included]
@@ -76,7 +77,7 @@ def compute_embeddings(
     finally:
         if computed and config.embeddings_cache:
             idx = np.concatenate(done)
-            embedding_cache.store(config.embeddings_cache, key, row_off[idx], col_off[idx], size, np.concatenate(computed))
+            store(config.embeddings_cache, key, row_off[idx], col_off[idx], size, np.concatenate(computed))
     parts = [(np.flatnonzero(found), cached)] if cached is not None else []
     if computed:
         parts.append((np.concatenate(done), np.concatenate(computed)))

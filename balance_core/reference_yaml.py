@@ -223,6 +223,8 @@ def parse_build(document: Any) -> BuildSpec:
         raise InvalidParameterError(f"balanced_dataset.backend must be local or postgres, got {backend!r}.")
     if top.has("num_workers"):
         values["workers"] = _int(top.take("num_workers"), "balanced_dataset.num_workers", 1)
+    if top.has("dask_scheduler"):  # ours: the per-raster stages as tasks on a Dask cluster
+        values["scheduler"] = str(top.take("dask_scheduler") or "").strip() or None
 
     spec_kwargs: dict[str, Any] = {}
 

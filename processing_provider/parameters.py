@@ -171,6 +171,14 @@ def add_composition_params(alg):
         "labelled pixel are always excluded.")
 
 
+def add_dask_param(alg):
+    add(alg, QgsProcessingParameterString("DASK_SCHEDULER", alg.tr("Dask scheduler address"), optional=True),
+        "Empty: everything runs on this computer. An address such as tcp://10.0.0.5:8786: reading the rasters "
+        "(class composition, image embeddings) runs as one task per raster pair on that Dask cluster, and the "
+        "weights are computed here; the result is the same. The workers need Python with numpy and GDAL (torch "
+        "and transformers for DINOv2) and must see the rasters under the same paths.", advanced=True)
+
+
 def add_class_map_param(alg):
     add(alg, QgsProcessingParameterFile("CLASS_MAP", alg.tr("Class names and colours"), extension="", optional=True),
         "Optional text file, one class per line: value,name,#rrggbb (or QGIS's exported colour map: "
@@ -361,6 +369,8 @@ def read_config(alg, parameters, context, **fixed) -> BalanceConfig:
         values["embeddings_cache"] = alg.parameterAsFile(parameters, "EMBEDDINGS_CACHE", context) or None
     if "EXTERNAL_EMBEDDINGS" in has:
         values["external_embeddings"] = alg.parameterAsFile(parameters, "EXTERNAL_EMBEDDINGS", context) or None
+    if "DASK_SCHEDULER" in has:
+        values["scheduler"] = (alg.parameterAsString(parameters, "DASK_SCHEDULER", context) or "").strip() or None
     values.update(fixed)
     return BalanceConfig(**values)
 

@@ -3,8 +3,8 @@ from qgis.core import QgsCoordinateReferenceSystem, QgsProcessingException
 
 from ...balance_core.dataset import dataset_footprints
 from ...balance_core.errors import BalanceError
-from ...balance_core.progress import SubProgress
 from ...balance_core.pipeline import build_balanced_dataset
+from ...balance_core.progress import SubProgress
 from ..aoi import aoi_selector
 from ..base import PatchBalancerAlgorithm, guarded_run
 from ..class_legend import legend_or_error
@@ -14,6 +14,7 @@ from ..parameters import (
     add_class_map_param,
     add_cluster_params,
     add_composition_params,
+    add_dask_param,
     add_embedding_params,
     add_grid_params,
     add_mode_param,
@@ -24,7 +25,12 @@ from ..parameters import (
     read_config,
 )
 from ..patch_layer import polygon_wkb, publish_patch_layer
-from ..weighted_outputs import add_weighted_outputs, class_names, finish_weighted, weight_settings
+from ..weighted_outputs import (
+    add_weighted_outputs,
+    class_names,
+    finish_weighted,
+    weight_settings,
+)
 
 
 class BuildBalancedDatasetAlgorithm(PatchBalancerAlgorithm):
@@ -68,6 +74,7 @@ class BuildBalancedDatasetAlgorithm(PatchBalancerAlgorithm):
         add_cluster_params(self)
         add_weight_params(self)
         add_embedding_params(self)
+        add_dask_param(self)
         add_weighted_outputs(self)
 
     def checkParameterValues(self, parameters, context):

@@ -1,14 +1,26 @@
 """Compute class composition: patch layer + masks → class fractions, entropy, nodata ratio, exclusions (step 2 of 4)."""
-from qgis.core import QgsProcessing, QgsProcessingException, QgsProcessingOutputNumber, QgsProcessingParameterFeatureSink
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingException,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterFeatureSink,
+)
 
 from ...balance_core.dataset import open_dataset
 from ...balance_core.errors import BalanceError
-from ...balance_core.progress import SubProgress
 from ...balance_core.pipeline import composition_step
+from ...balance_core.progress import SubProgress
 from ..base import PatchBalancerAlgorithm, guarded_run
 from ..class_legend import legend_or_error
 from ..feedback import FeedbackProgress
-from ..parameters import add, add_class_map_param, add_composition_params, checked_parameters, read_config
+from ..parameters import (
+    add,
+    add_class_map_param,
+    add_composition_params,
+    add_dask_param,
+    checked_parameters,
+    read_config,
+)
 from ..patch_layer import publish_patch_layer, read_patch_source
 from .patch_input import add_patch_input, distinct_pairs
 
@@ -34,6 +46,7 @@ class ComputeClassCompositionAlgorithm(PatchBalancerAlgorithm):
     def initAlgorithm(self, config=None):
         add_patch_input(self, "A patch grid (from 'Create patch grid') or any layer with its window fields.")
         add_composition_params(self)
+        add_dask_param(self)
         add_class_map_param(self)
         add(self, QgsProcessingParameterFeatureSink("OUTPUT", self.tr("Patches with composition"), QgsProcessing.TypeVectorPolygon),
             "The input patches with class fractions, entropy, nodata ratio and exclusion flags.")

@@ -1,15 +1,27 @@
 """Compute visual uniqueness: patch layer + images → uniqueness_score (step 3 of 4, optional)."""
 import numpy as np
-from qgis.core import QgsProcessing, QgsProcessingException, QgsProcessingOutputNumber, QgsProcessingParameterFeatureSink
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingException,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterFeatureSink,
+)
 
 from ...balance_core.dataset import open_dataset
 from ...balance_core.errors import BalanceError
-from ...balance_core.progress import SubProgress
 from ...balance_core.pipeline import uniqueness_step
+from ...balance_core.progress import SubProgress
 from ..base import PatchBalancerAlgorithm, guarded_run
 from ..class_legend import legend_or_error
 from ..feedback import FeedbackProgress
-from ..parameters import add, add_embedding_params, add_external_embeddings_param, checked_parameters, read_config
+from ..parameters import (
+    add,
+    add_dask_param,
+    add_embedding_params,
+    add_external_embeddings_param,
+    checked_parameters,
+    read_config,
+)
 from ..patch_layer import publish_patch_layer, read_patch_source
 from .patch_input import add_patch_input, distinct_pairs
 
@@ -35,6 +47,7 @@ class ComputeVisualUniquenessAlgorithm(PatchBalancerAlgorithm):
     def initAlgorithm(self, config=None):
         add_patch_input(self, "Patches with their window fields, usually the output of 'Compute class composition'.")
         add_embedding_params(self)
+        add_dask_param(self)
         add_external_embeddings_param(self)
         add(self, QgsProcessingParameterFeatureSink("OUTPUT", self.tr("Patches with uniqueness"), QgsProcessing.TypeVectorPolygon),
             "The input patches with uniqueness_score.")
