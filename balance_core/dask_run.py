@@ -15,6 +15,7 @@ never depends on classes rebuilt on a worker.
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 import time
 import zipfile
@@ -110,9 +111,17 @@ def engine_zip(folder: str) -> str:
 
 
 def _send_engine(client) -> None:
-    """Make the engine importable on every worker under the name this process imports it by."""
+    """Make the engine importable on every worker (also those that join later) under the name this process
+    imports it by. Only workers: a scheduler or worker running inside this process already has it, and
+    loading the zip there would replace this process's own package."""
+    from distributed.diagnostics.plugin import UploadFile
+
+    here = os.getpid()
+    if here in client.run(os.getpid).values():
+        return  # threads of this process (LocalCluster(processes=False)): nothing to send
     with tempfile.TemporaryDirectory(prefix="patch_balancer_engine_") as folder:
-        client.upload_file(engine_zip(folder), load=True)  # a zip is put on sys.path only when loaded
+        path = engine_zip(folder)
+        client.register_plugin(UploadFile(path, load=True), name=os.path.basename(path))
 
 
 def connect(address: str):
