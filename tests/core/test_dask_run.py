@@ -121,3 +121,31 @@ def test_a_cancelled_run_cancels_its_tasks(tiles, cluster):
 
     with pytest.raises(CancelledError):
         build_balanced_dataset(tiles, BalanceConfig(patch_size=64, scheduler=cluster), CancelAfterStart())
+
+
+def test_the_command_line_runs_on_the_cluster_given_by_option_or_yaml(tiles, tmp_path, cluster, capsys):
+    import yaml
+
+    from balance_core import cli
+
+    images, masks = (str(os.path.dirname(p)) for p in tiles[0])
+    document = {"balanced_dataset": {"mode": "masks_only", "input": {"image_dir": images, "mask_dir": masks},
+                                     "patch_size": 64, "output": {"csv_path": str(tmp_path / "local.csv")}}}
+    (tmp_path / "local.yaml").write_text(yaml.safe_dump(document))
+    assert cli.main(["build-balanced-dataset", str(tmp_path / "local.yaml"), "--no-progress"]) == 0
+    document["balanced_dataset"]["output"]["csv_path"] = str(tmp_path / "option.csv")
+    (tmp_path / "option.yaml").write_text(yaml.safe_dump(document))
+    assert cli.main(["build-balanced-dataset", str(tmp_path / "option.yaml"), "--scheduler", cluster,
+                     "--no-progress"]) == 0
+    document["balanced_dataset"]["output"]["csv_path"] = str(tmp_path / "yaml.csv")
+    document["balanced_dataset"]["dask_scheduler"] = "tcp://127.0.0.1:9"  # the option wins over the YAML key
+    (tmp_path / "yaml.yaml").write_text(yaml.safe_dump(document))
+    assert cli.main(["build-balanced-dataset", str(tmp_path / "yaml.yaml"), "--scheduler", cluster,
+                     "--no-progress"]) == 0
+    local = (tmp_path / "local.csv").read_bytes()
+    assert (tmp_path / "option.csv").read_bytes() == local and (tmp_path / "yaml.csv").read_bytes() == local
+    document["balanced_dataset"]["dask_scheduler"] = cluster
+    document["balanced_dataset"]["output"]["csv_path"] = str(tmp_path / "key.csv")
+    (tmp_path / "key.yaml").write_text(yaml.safe_dump(document))
+    assert cli.main(["build-balanced-dataset", str(tmp_path / "key.yaml"), "--no-progress"]) == 0
+    assert (tmp_path / "key.csv").read_bytes() == local
