@@ -260,8 +260,14 @@ class GdalDataset:
         bands = [ds.GetRasterBand(i) for i in range(1, self.count + 1)]
         self.dtypes = tuple(self._dtype(b) for b in bands)
         self.nodatavals = tuple(b.GetNoDataValue() for b in bands)
+        self.block_height = bands[0].GetBlockSize()[1] if bands else 1
         with _GdalErrors():
             self.crs_wkt = ds.GetProjectionRef() or ""
+
+    def drop_cached_blocks(self) -> None:
+        """Free the blocks GDAL keeps of this raster: a pass that never reads them again would otherwise keep a
+        whole raster decoded in the block cache (up to GDAL_CACHEMAX, 5 % of RAM) until it is closed."""
+        self._ds.FlushCache()
 
     @staticmethod
     def _dtype(band) -> str:
@@ -296,6 +302,13 @@ class GdalDataset:
         arrays, holes = [], []
         with _GdalErrors() as errors:
             try:
+                if len(numbers) > 1 and not masked and not decimated and "int8" not in self.dtypes:
+                    # all bands in one request: a pixel-interleaved file decodes each block once, with no
+                    # block cache holding the other bands of a whole strip until they are asked for
+                    data = self._ds.ReadAsArray(col, row, width, height, band_list=numbers)
+                    if data is None or errors.messages:
+                        raise ReadFailure(errors.message(f"cannot read bands {numbers}"))
+                    return data
                 for n in numbers:
                     band = self._ds.GetRasterBand(n)
                     data = band.ReadAsArray(col, row, width, height, **decimated)
@@ -357,7 +370,11 @@ class RasterioDataset:
         self.width, self.height, self.count = ds.width, ds.height, ds.count
         self.dtypes = tuple(ds.dtypes)
         self.nodatavals = tuple(ds.nodatavals)
+        self.block_height = ds.block_shapes[0][0] if ds.count else 1
         self.crs_wkt = ds.crs.to_wkt() if ds.crs else ""
+
+    def drop_cached_blocks(self) -> None:
+        """rasterio has no call for it: its blocks go when the raster is closed."""
 
     @property
     def nodata(self):
