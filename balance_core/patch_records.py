@@ -66,8 +66,43 @@ def _blank(value) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
+_NUMBER_TYPES = frozenset((int, float, bool))
+_NONE = type(None)
+
+
+def _plain_objects(values: Sequence, types: frozenset) -> tuple[np.ndarray, np.ndarray] | None:
+    """(the values as an object array, where they are None) when every value is None or of exactly one of
+    `types` (what a layer's numeric or text field reads back as), else None: the caller goes value by value.
+
+    One pass over the column in C (the types, the array, the None mask) instead of a Python loop per value."""
+    if type(values) is np.ndarray and values.dtype != object:
+        return None
+    kinds = set(map(type, values))
+    if not kinds <= types | {_NONE}:
+        return None
+    array = np.empty(len(values), dtype=object)
+    array[:] = values if isinstance(values, (list, np.ndarray)) else list(values)
+    none = np.equal(array, None) if _NONE in kinds else np.zeros(len(array), dtype=bool)
+    return array, np.asarray(none, dtype=bool)
+
+
+def _nones(values: Sequence) -> np.ndarray:
+    """Where the values are None (NULL)."""
+    if type(values) is np.ndarray and values.dtype != object:
+        return np.zeros(len(values), dtype=bool)
+    plain = _plain_objects(values, frozenset((int, float, bool, str)))
+    return plain[1] if plain is not None else np.array([v is None for v in values], dtype=bool)
+
+
 def _numbers(values: Sequence, default: float = 0.0, *, field: str = "", ids: np.ndarray | None = None) -> np.ndarray:
     """Floats of a numeric field; text that is not a number is refused, naming the field and the patches."""
+    if type(values) is np.ndarray and values.dtype.kind in "biuf":
+        return values.astype(np.float64)
+    plain = _plain_objects(values, _NUMBER_TYPES)
+    if plain is not None:  # numbers and NULLs: float(v) of each in C (object → float64), NULL → default
+        array, none = plain
+        array[none] = default
+        return array.astype(np.float64)
     values = [None if _blank(v) else v for v in values]
     try:
         return np.array([default if v is None else float(v) for v in values], dtype=np.float64)
@@ -96,12 +131,24 @@ def _whole(values: np.ndarray, field: str, ids: np.ndarray | None) -> np.ndarray
     return values.astype(np.int64)
 
 
+def _texts(values: Sequence) -> np.ndarray:
+    """str() of each value, NULL as ""."""
+    if type(values) is np.ndarray and values.dtype.kind == "U":
+        return values.astype(object)
+    plain = _plain_objects(values, frozenset((str,)))
+    if plain is not None:
+        array, none = plain
+        array[none] = ""
+        return array
+    return np.array(["" if v is None else str(v) for v in values], dtype=object)
+
+
 def _patch_ids(columns: Mapping[str, Sequence], n: int) -> np.ndarray:
     """`patch_id` (or row numbers for a source without one): present, whole and unique."""
     if "patch_id" not in columns:
         return np.arange(n, dtype=np.int64)
     raw = columns["patch_id"]
-    empty = np.flatnonzero([v is None for v in raw])
+    empty = np.flatnonzero(_nones(raw))
     if len(empty):
         raise InvalidParameterError(
             f"The field patch_id is empty for {_rows(empty, None)} ({len(empty)} in all): every patch needs "
@@ -119,6 +166,13 @@ def _patch_ids(columns: Mapping[str, Sequence], n: int) -> np.ndarray:
 
 
 def _flags(values: Sequence) -> np.ndarray:
+    """True unless NULL, 0, empty or a text such as "false"/"no"."""
+    if type(values) is np.ndarray and values.dtype.kind in "biuf":
+        return values != 0
+    plain = _plain_objects(values, _NUMBER_TYPES)
+    if plain is not None:  # a number is a flag unless 0 (NaN is one: bool(nan) and "nan")
+        array, none = plain
+        return np.not_equal(array, 0).astype(bool) & ~none
     return np.array([bool(v) and str(v).lower() not in ("0", "false", "f", "no") for v in values], dtype=bool)
 
 
@@ -195,9 +249,9 @@ def table_from_records(
         if name in columns:
             raw = columns[name]
             if name.endswith("_path"):
-                out[name] = np.array(["" if v is None else str(v) for v in raw], dtype=object)
+                out[name] = _texts(raw)
             else:
-                empty = np.flatnonzero([v is None for v in raw])
+                empty = np.flatnonzero(_nones(raw))
                 if len(empty):
                     raise InvalidParameterError(f"The field {name} is empty for {_rows(empty, ids)} "
                                                 f"({len(empty)} in all); every patch needs a window.")

@@ -1,7 +1,6 @@
 """The output columns, in order, shared by the CSV writer and the QGIS layer writer."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,12 +70,12 @@ OWN_FIELDS = frozenset(
 
 
 def class_dist_json(table: PatchTable) -> list[str]:
-    """Per patch `{"1": 0.93, ...}`: the non-zero class fractions, as the reference's CSV holds them."""
-    if table.class_counts is None:
-        return ["{}"] * len(table)
-    fractions = table.fractions()
-    keys = [str(int(v)) for v in table.class_values]
-    return [
-        json.dumps({k: round(float(f), 6) for k, f in zip(keys, row) if f > 0}, separators=(",", ":"))
-        for row in fractions
-    ]
+    """Per patch `{"1": 0.93, ...}`: the non-zero class fractions rounded to 6 decimals, as the reference's CSV
+    holds them (json.dumps of each row's dict, compact separators).
+
+    One implementation with the CSV writer (`writers.class_dist_texts`, built column by column from the
+    non-zero cells: the same text, byte for byte, in a fraction of the time of a json.dumps per row).
+    """
+    from .writers import class_dist_texts  # writers imports this module
+
+    return class_dist_texts(table)

@@ -6,7 +6,9 @@
   INSERT … SELECT across an attached database (`gpkg_layers.replace_layer`);
 - sampler CSV: `csv.writer` row by row vs the column-at-a-time writer (same bytes, checked here);
 - reading the patch layer back (a step's input): QGIS's feature iterator vs GDAL's Arrow stream (same table,
-  checked here).
+  checked here);
+- the style's class breaks (`styling.weight_breaks`), `schema.class_dist_json` and `table_from_records` (the
+  table of a layer read back), each beside the code it replaced (kept in the tests; same results, checked here).
 
 Run: .venv/bin/python bench/bench_writes.py [--patches 155000]
 """
@@ -74,8 +76,10 @@ def synthetic_table(n: int, seed: int = 0):
 
 def old_csv(table, path):
     """The row-by-row writer as it was (csv.writer, json.dumps per row)."""
-    from patch_balancer.balance_core.schema import FLOAT, class_dist_json, output_columns
+    from patch_balancer.balance_core.schema import FLOAT, output_columns
     from patch_balancer.balance_core.writers import COMPATIBLE_FLAGS
+
+    from tests.core.test_fast_records import old_class_dist_json as class_dist_json  # json.dumps per row
 
     columns = output_columns(table)
     flags = {}
@@ -223,6 +227,47 @@ def main() -> None:
         np.array_equal(old[k], new[k], equal_nan=old[k].dtype.kind == "f") for k in old.columns)
     assert np.array_equal(old.stored_fractions, new.stored_fractions)
     print("  (the two tables are identical)")
+
+    print("style and text columns (the old code is kept in the tests):")
+    from patch_balancer.balance_core import patch_records, schema
+    from patch_balancer.processing_provider import styling
+
+    from tests.core import test_fast_records as old_records
+    from tests.qgis.test_weight_breaks import reference_weight_breaks
+
+    weights, breaks = table["sampler_weight"], {}
+    figures["breaks old"] = timed("weight_breaks: min + lambda per break dropped (before)",
+                                  lambda: breaks.__setitem__(False, reference_weight_breaks(weights)))
+    figures["breaks new"] = timed("weight_breaks: heap of merged class sizes (after)",
+                                  lambda: breaks.__setitem__(True, styling.weight_breaks(weights)))
+    assert breaks[False] == breaks[True], "the breaks differ"
+    print(f"  ({len(styling.weight_levels(weights)):,} weight levels; the same {len(breaks[True])} classes)")
+    texts = {}
+    timed("class_dist_json: json.dumps per row (before)",
+          lambda: texts.__setitem__(False, old_records.old_class_dist_json(table)))
+    timed("class_dist_json: the CSV writer's columns (after)",
+          lambda: texts.__setitem__(True, schema.class_dist_json(table)))
+    assert texts[False] == texts[True], "the texts differ"
+    records = {c.name: c.as_list() for c in schema.output_columns(table)}
+    fast = {name: getattr(patch_records, name) for name in ("_numbers", "_flags", "_texts", "_nones")}
+    rebuilt = {}
+
+    def from_records(new):
+        for name, function in fast.items():
+            setattr(patch_records, name, function if new else getattr(old_records, "old" + name))
+        try:
+            rebuilt[new] = patch_records.table_from_records(records, need_windows=True, need_composition=True)
+        finally:
+            for name, function in fast.items():
+                setattr(patch_records, name, function)
+
+    figures["records old"] = timed("table_from_records: a Python step per value (before)", lambda: from_records(False))
+    figures["records new"] = timed("table_from_records: whole columns in C (after)", lambda: from_records(True))
+    old, new = rebuilt[False], rebuilt[True]
+    assert old.columns.keys() == new.columns.keys() and all(
+        old[k].tobytes() == new[k].tobytes() if old[k].dtype != object else old[k].tolist() == new[k].tolist()
+        for k in old.columns) and old.stored_fractions.tobytes() == new.stored_fractions.tobytes()
+    print("  (the two tables are identical, bit for bit)")
 
     print("total (layer + CSV + read back):")
     before = figures["layer old"] + figures["csv old"] + figures["read old"]

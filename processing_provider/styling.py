@@ -14,6 +14,7 @@ by `qgis_process` opens styled.
 """
 from __future__ import annotations
 
+import heapq
 import math
 
 import numpy as np
@@ -130,20 +131,49 @@ def weight_breaks(weights: np.ndarray, classes: int = MAX_CLASSES) -> list:
     for value in _ladder(low, high, (1, 2, 5)):
         candidates[value] = 2
     breaks = sorted(b for b in candidates if low < b < high)
-
-    def sizes(cuts):  # patches per class; a value on a break belongs to the lower class (QGIS: first match)
-        return np.diff(np.concatenate([[0], np.searchsorted(values, cuts, side="right"), [len(values)]]))
-
-    while breaks and (len(breaks) >= classes or (sizes(breaks) == 0).any()):
-        n = sizes(breaks)
-        empty = np.flatnonzero(n == 0)
-        if len(empty):  # an empty class: drop the break on its upper side (or the last one)
-            i = min(int(empty[0]), len(breaks) - 1)
-        else:  # the least meaningful break, then the one between the fewest patches
-            i = min(range(len(breaks)), key=lambda j: (candidates[breaks[j]], n[j] + n[j + 1]))
-        del breaks[i]
-    edges = [low] + breaks + [high]
+    edges = [low] + _pruned(values, breaks, [candidates[b] for b in breaks], classes) + [high]
     return list(zip(edges[:-1], edges[1:]))
+
+
+def _pruned(values: np.ndarray, breaks: list, priority: list, classes: int) -> list:
+    """The breaks kept, dropped one at a time: first every break above an empty class, then, while `classes` or
+    more remain, the one of lowest priority, then between the fewest patches (the first such one on a tie).
+
+    A value on a break belongs to the lower class (QGIS: first match). Class sizes are counted once and merged
+    as breaks go (a heap of (priority, patches on both sides, position)), not recounted per break dropped:
+    thousands of distinct weight levels made that quadratic (seconds at 155,000 patches).
+    """
+    if not breaks:
+        return []
+    ends = np.searchsorted(values, np.asarray(breaks, dtype=float), side="right")
+    sizes = np.diff(np.concatenate([[0], ends, [len(values)]]))
+    # An empty class can only lie below a break (the largest value lies above every break), and merging it
+    # into the class above leaves that one's size: the breaks above empty classes go, all at once.
+    keep = np.flatnonzero(sizes[:-1] > 0)
+    breaks, priority = [breaks[i] for i in keep.tolist()], [priority[i] for i in keep.tolist()]
+    below = sizes[keep].tolist()  # patches between the previous break kept and this one
+    above = below[1:] + [int(sizes[-1])]  # patches between this break and the next (the last: the largest value)
+    m = len(breaks)
+    if m < classes:
+        return breaks
+    prev, nxt = list(range(-1, m - 1)), list(range(1, m + 1))
+    alive = [True] * m
+    heap = [(priority[j], below[j] + above[j], j) for j in range(m)]
+    heapq.heapify(heap)
+    while m and m >= classes:
+        _, total, j = heapq.heappop(heap)
+        if not alive[j] or total != below[j] + above[j]:
+            continue  # dropped already, or its neighbours changed since
+        alive[j], merged = False, below[j] + above[j]
+        p, q = prev[j], nxt[j]
+        if p >= 0:
+            nxt[p], above[p] = q, merged
+            heapq.heappush(heap, (priority[p], below[p] + merged, p))
+        if q < len(breaks):
+            prev[q], below[q] = p, merged
+            heapq.heappush(heap, (priority[q], merged + above[q], q))
+        m -= 1
+    return [b for b, a in zip(breaks, alive) if a]
 
 
 def _number(x: float) -> str:
