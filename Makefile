@@ -34,6 +34,8 @@ bench: setup
 	$(PY) bench/bench_balance.py
 	$(PY) bench/bench_plan.py
 	$(PY) bench/bench_split.py
+	$(PY) bench/bench_writes.py
+	$(PY) bench/bench_scale.py
 
 model: setup
 	$(PY) scripts/make_model.py

@@ -35,6 +35,7 @@ class Group:
     requirements: Tuple[str, ...]  # pip requirement specifiers
     purpose: str
     one_by_one: bool = False  # each requirement is optional on its own (wheels may be missing on a platform)
+    offered: bool = True  # ticked in the dialog when missing; False for what few users need (a cluster)
 
 
 GROUPS: Tuple[Group, ...] = (
@@ -51,10 +52,16 @@ GROUPS: Tuple[Group, ...] = (
           "Approximate (hnsw) and flat (faiss) nearest-neighbour search for uniqueness over very many patches; "
           "installed where wheels exist for this platform. The built-in exact search needs neither.",
           one_by_one=True),
+    Group("cluster", "Running on a Dask cluster", ("distributed",),
+          ("distributed>=2024.1",),
+          "Sends the reading of the rasters (class composition, embeddings) to a Dask cluster when a scheduler "
+          "address is given (advanced parameter DASK_SCHEDULER). Not needed to run on this computer.",
+          offered=False),
 )
 PIP_NAMES: Dict[str, str] = {"scipy": "scipy", "sklearn": "scikit-learn", "torch": "torch",
                              "transformers": "transformers", "pyarrow": "pyarrow", "hnswlib": "hnswlib",
-                             "faiss": "faiss-cpu", "rasterio": "rasterio"}
+                             "faiss": "faiss-cpu", "rasterio": "rasterio",
+                             "distributed": "distributed"}
 GROUP_OF: Dict[str, str] = {module: group.key for group in GROUPS for module in group.modules}
 
 # the rank methods that score composition by 1 / cluster size: they need the KMeans clusters

@@ -120,7 +120,7 @@ class DependenciesDialog(QDialog):
                 where = " (plugin folder)" if status.in_folder[module] else ""
                 parts.append(f"{name}: {'present' + where if present else 'missing'}")
             self.states[key].setText("; ".join(parts))
-            self.checks[key].setChecked(not status.complete)
+            self.checks[key].setChecked(not status.complete and status.group.offered)
         self.install_button.setEnabled(self.thread is None)
 
     def choose_wheel_dir(self):

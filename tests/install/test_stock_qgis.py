@@ -37,7 +37,8 @@ def test_the_dependency_dialog_shows_what_is_missing(stock_report):
     dialog = stock_report["dependencies_dialog"]
     assert dialog["balance"] == "scipy: missing; scikit-learn: missing"
     assert "torch: missing" in dialog["uniqueness"]
-    assert set(stock_report["dependencies_ticked"]) == {"balance", "uniqueness", "knn"}
+    assert set(stock_report["dependencies_ticked"]) == {"balance", "uniqueness", "knn"}  # not "cluster": few need it
+    assert dialog["cluster"] == "distributed: missing"
 
 
 def test_masks_only_runs_with_a_method_that_needs_nothing_more(stock_report):

@@ -19,9 +19,10 @@ def dialog(qgis_app, tmp_path):
 
 
 def test_lists_every_capability_with_what_is_present(dialog):
-    assert set(dialog.checks) == {"balance", "uniqueness", "knn"}
+    assert set(dialog.checks) == {"balance", "uniqueness", "knn", "cluster"}
     assert "scikit-learn: present" in dialog.states["balance"].text()  # the .venv has it
     assert not dialog.checks["balance"].isChecked()  # present: not ticked for installation
+    assert "distributed: present" in dialog.states["cluster"].text()
 
 
 def test_installs_in_the_background_and_says_what_happened(dialog):
