@@ -67,8 +67,9 @@ def test_a_missing_interpreter_is_explained(monkeypatch, tmp_path):
 
 def test_status_reports_each_group(tmp_path):
     groups = {s.group.key: s for s in installer.status(str(tmp_path))}
-    assert set(groups) == {"balance", "uniqueness", "knn"}
+    assert set(groups) == {"balance", "uniqueness", "knn", "cluster"}
     assert set(groups["balance"].present) == {"scipy", "sklearn"}
+    assert groups["cluster"].present == {"distributed": True} and not groups["cluster"].group.offered
     assert not any(groups["balance"].in_folder.values())  # here they come from the .venv, not the folder
 
 
