@@ -99,9 +99,15 @@ def black_border_edges(image: np.ndarray, tolerance: float, col_offs: np.ndarray
     def black(pixels: np.ndarray) -> np.ndarray:
         return np.all(pixels <= tolerance, axis=0)
 
-    edges = np.unique(np.concatenate([col_offs, col_offs + size - 1]))
     column_any = np.zeros(image.shape[2], dtype=bool)
-    column_any[edges] = black(image[:, :, edges]).any(axis=0)
+    first, n = (int(col_offs[0]), len(col_offs)) if len(col_offs) else (0, 0)
+    if n and np.array_equal(col_offs, first + size * np.arange(n)):  # tiled: the edge columns are two strided views
+        column_any[first:first + n * size:size] = black(image[:, :, first:first + n * size:size]).any(axis=0)
+        column_any[first + size - 1:first + n * size:size] = black(
+            image[:, :, first + size - 1:first + n * size:size]).any(axis=0)
+    else:
+        edges = np.unique(np.concatenate([col_offs, col_offs + size - 1]))
+        column_any[edges] = black(image[:, :, edges]).any(axis=0)
     return edges_from_lines(black(image[:, 0, :]), black(image[:, -1, :]), column_any, col_offs, size)
 
 
