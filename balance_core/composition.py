@@ -153,7 +153,7 @@ def strip_counts(strip: np.ndarray, known: np.ndarray, nodata: int | None
 
     Most columns of a strip of a label map hold one value top to bottom (background, a field, nodata):
     one min and one max pass find them, and their counts are the strip height. Only the other columns are
-    copied out and counted class by class (`count_classes`). Returns the (possibly extended) known values,
+    copied out and counted class by class (`count_classes`); when they are most of the strip, every column is. Returns the (possibly extended) known values,
     the (width, n_known) counts, the nodata pixels per column and the nodata flags of the first and last rows.
     """
     height, width = strip.shape
@@ -169,6 +169,8 @@ def strip_counts(strip: np.ndarray, known: np.ndarray, nodata: int | None
     unseen = [v for v in distinct_values(pure_values).tolist() if v not in seen]
     if unseen:
         known = np.concatenate([known, np.asarray(unseen, dtype=np.int64)])
+    if 2 * len(mixed) > width:  # mostly mixed (dense labels): counting every column beats copying most of them
+        mixed = np.arange(width)
     mixed_known = known
     if len(mixed) < width:
         part = np.take(strip, mixed, axis=1)
