@@ -30,7 +30,7 @@ import numpy as np
 from . import errors
 from .dependencies import require
 from .errors import BalanceError, CancelledError, InvalidParameterError
-from .progress import Progress, check_cancelled
+from .progress import NullProgress, Progress, check_cancelled
 from .rasters import RasterPair
 from .table import PatchTable
 
@@ -53,17 +53,12 @@ def unpack(packed: dict[str, Any]) -> PatchTable:
     return table
 
 
-class _Collect:
-    """The progress a task reports to: messages are kept and sent back with the result."""
+class _Collect(NullProgress):
+    """The progress a task reports to: its messages, in order, go back with the result."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.messages: list[tuple[str, str]] = []
-
-    def set_fraction(self, fraction: float) -> None:
-        pass
-
-    def cancelled(self) -> bool:
-        return False
 
     def info(self, message: str) -> None:
         self.messages.append(("info", message))

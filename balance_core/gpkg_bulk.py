@@ -21,11 +21,9 @@ import numpy as np
 from osgeo import gdal, ogr, osr
 
 from .errors import CancelledError, OutputWriteError
+from .gpkg_geometry import gpkg_blobs
+from .gpkg_geometry import quote_identifier as _quote
 
-POLYGON_WKB = np.dtype([("order", "u1"), ("type", "<u4"), ("rings", "<u4"), ("points", "<u4"), ("xy", "<f8", (5, 2))])
-# GeoPackageBinary header: magic, version 0, flags (little-endian, envelope [minx, maxx, miny, maxy]), srs_id, envelope
-GPKG_HEADER = np.dtype([("magic", "S2"), ("version", "u1"), ("flags", "u1"), ("srs_id", "<i4"), ("envelope", "<f8", (4,))])
-GPKG_POLYGON = np.dtype([("header", GPKG_HEADER), ("wkb", POLYGON_WKB)])
 BATCH = 2000  # rows per executemany call: cancel is checked and progress reported in between
 
 
@@ -37,43 +35,6 @@ class FieldSpec:
     kind: int
     width: int = 0
     subtype: int = ogr.OFSTNone
-
-
-def polygon_records(rings: np.ndarray) -> np.ndarray:
-    """Little-endian WKB polygons (one ring of 5 points each) of every patch, as one structured array."""
-    wkb = np.empty(len(rings), dtype=POLYGON_WKB)
-    wkb["order"], wkb["type"], wkb["rings"], wkb["points"] = 1, 3, 1, 5
-    wkb["xy"] = rings
-    return wkb
-
-
-def records_from_wkb(blobs: Sequence) -> np.ndarray | None:
-    """The polygon records of WKB blobs when every one is a little-endian single-ring 5-point polygon, else None."""
-    size = POLYGON_WKB.itemsize
-    if any(b is None or len(b) != size for b in blobs):
-        return None
-    records = np.frombuffer(b"".join(bytes(b) for b in blobs), dtype=POLYGON_WKB)
-    ok = (records["order"] == 1) & (records["type"] == 3) & (records["rings"] == 1) & (records["points"] == 5)
-    return records if bool(ok.all()) else None
-
-
-def gpkg_blobs(records: np.ndarray, srs_id: int) -> tuple[list, np.ndarray]:
-    """GeoPackage geometry blobs (as OGR writes them: header + envelope + WKB) and the (n, 4) envelopes
-    (minx, maxx, miny, maxy)."""
-    xy = records["xy"]
-    envelope = np.stack([xy[:, :, 0].min(axis=1), xy[:, :, 0].max(axis=1),
-                         xy[:, :, 1].min(axis=1), xy[:, :, 1].max(axis=1)], axis=1)
-    out = np.empty(len(records), dtype=GPKG_POLYGON)
-    out["header"]["magic"], out["header"]["version"], out["header"]["flags"] = b"GP", 0, 0b011
-    out["header"]["srs_id"] = srs_id
-    out["header"]["envelope"] = envelope
-    out["wkb"] = records
-    raw, size = out.tobytes(), GPKG_POLYGON.itemsize
-    return [raw[i:i + size] for i in range(0, len(raw), size)], envelope
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _gdal_error(what: str) -> str:
@@ -198,7 +159,7 @@ def write_layer(path: str, name: str, srs_text: str, fields: Sequence[FieldSpec]
                 records: np.ndarray | None, cancelled: Callable[[], bool] = lambda: False,
                 progress: Callable[[float], None] = lambda f: None) -> None:
     """A new GeoPackage `path` with layer `name`: fields, one value sequence per field, polygon records
-    (`polygon_records`/`records_from_wkb`; None for a table without geometry)."""
+    (`gpkg_geometry.polygon_records`/`records_from_wkb`; None for a table without geometry)."""
     create_layer(path, name, srs_text, fields, geometry=records is not None)
     blobs = envelope = None
     if records is not None:

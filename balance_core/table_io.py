@@ -12,12 +12,13 @@ import json
 import math
 import re
 import sqlite3
-import struct
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from .errors import InvalidParameterError
+from .gpkg_geometry import gpkg_blobs, polygon_records
+from .gpkg_geometry import quote_identifier as _quote
 from .schema import FLOAT, INT, TEXT, output_columns, class_dist_json
 from .table import PatchTable
 from .writers import atomic_path, compatible_flags
@@ -114,18 +115,6 @@ def write_geojson(table: PatchTable, rings: np.ndarray, crs_wkt: str, path: str,
     return None
 
 
-def _gpkg_geometry(ring: np.ndarray, srs_id: int) -> bytes:
-    xs, ys = ring[:, 0], ring[:, 1]
-    header = b"GP" + bytes([0, 0b0000_0011]) + struct.pack("<i", srs_id)  # little endian, [minx,maxx,miny,maxy]
-    envelope = struct.pack("<4d", float(xs.min()), float(xs.max()), float(ys.min()), float(ys.max()))
-    wkb = struct.pack("<BIII", 1, 3, 1, len(ring)) + b"".join(struct.pack("<2d", float(x), float(y)) for x, y in ring)
-    return header + envelope + wkb
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def write_gpkg(table: PatchTable, rings: np.ndarray, crs_wkt: str, path: str, layer: str = "patches",
                extra: Mapping[str, Sequence] | None = None) -> None:
     """Patch footprints as a new GeoPackage (one polygon layer) in the rasters' CRS."""
@@ -192,5 +181,6 @@ def _write_gpkg(con, table, rings, crs_wkt, srs_id, code, layer, columns) -> Non
             return int(v)
         return str(v)
 
-    con.executemany(insert, ([_gpkg_geometry(rings[i], srs_id)] + [value(kind, values[i]) for _, kind, values in columns]
+    blobs, _ = gpkg_blobs(polygon_records(rings), srs_id)
+    con.executemany(insert, ([blobs[i]] + [value(kind, values[i]) for _, kind, values in columns]
                              for i in range(len(table))))

@@ -179,7 +179,7 @@ def main() -> None:
         if bulk:
             geometries = patch_layer.polygon_wkb(rings)
         else:  # as before: every footprint a QgsGeometry up front
-            records = patch_layer.gpkg_bulk.polygon_records(rings)
+            records = patch_layer.gpkg_geometry.polygon_records(rings)
             raw, size = records.tobytes(), records.dtype.itemsize
             geometries = []
             for i in range(len(records)):

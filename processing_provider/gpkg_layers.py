@@ -10,6 +10,7 @@ dialog that hangs `qgis_process`) can never come up.
 from osgeo import gdal, ogr
 
 from ..balance_core.errors import OutputWriteError
+from ..balance_core.gpkg_geometry import quote_identifier as _quote
 
 STYLES = "layer_styles"
 
@@ -147,10 +148,6 @@ def _count(dataset, table: str) -> int:
     finally:
         if result is not None:
             dataset.ReleaseResultSet(result)
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _text(value: str) -> str:

@@ -36,7 +36,7 @@ from qgis.PyQt.QtCore import QMetaType, QVariant
 from ..balance_core.errors import BalanceError, CancelledError
 from ..balance_core.legend import Legend, class_name, legend_to_json
 from ..balance_core.patch_records import class_value, table_from_records
-from ..balance_core import gpkg_bulk, staged_outputs
+from ..balance_core import gpkg_bulk, gpkg_geometry, staged_outputs
 from ..balance_core.schema import FLOAT, INT, OWN_FIELDS, TEXT, Column, class_field, output_columns
 from ..balance_core.table import PatchTable
 from .destinations import LAYER_FORMATS, MAX_FIELDS, output_definition, sink_destination
@@ -265,7 +265,7 @@ def class_aliases(table: PatchTable, legend: Legend) -> dict:
 
 
 class Footprints(Sequence):
-    """Polygons as one array of WKB records (`gpkg_bulk.POLYGON_WKB`): a QgsGeometry is made only when asked
+    """Polygons as one array of WKB records (`gpkg_geometry.POLYGON_WKB`): a QgsGeometry is made only when asked
     for, and a GeoPackage output takes the records as they are (`gpkg_bulk`)."""
 
     def __init__(self, records: np.ndarray):
@@ -298,7 +298,7 @@ class WkbGeometries(Sequence):
     def records(self):
         """The blobs as polygon records when every one is a single-ring 5-point polygon (else None)."""
         if self._records is False:
-            self._records = gpkg_bulk.records_from_wkb(self.blobs)
+            self._records = gpkg_geometry.records_from_wkb(self.blobs)
         return self._records
 
     def __len__(self) -> int:
@@ -319,7 +319,7 @@ class WkbGeometries(Sequence):
 
 def polygon_wkb(rings: np.ndarray) -> Footprints:
     """Polygons (one ring of 5 points each) from little-endian WKB built for all patches at once."""
-    return Footprints(gpkg_bulk.polygon_records(rings))
+    return Footprints(gpkg_geometry.polygon_records(rings))
 
 
 def write_features(sink, fields, rows, geometries, extra_values, feedback, what: str) -> str:
